@@ -1,0 +1,21 @@
+//! People and sign-in: users, roles, passwords and sessions (SPEC S1).
+//! Everything another room needs to know about "who is asking" comes from here.
+
+mod api;
+mod pages;
+mod types;
+
+#[cfg(feature = "ssr")]
+pub mod db;
+#[cfg(feature = "ssr")]
+pub mod password;
+#[cfg(feature = "ssr")]
+pub mod session;
+#[cfg(feature = "ssr")]
+pub mod throttle;
+
+pub use api::*;
+pub use pages::{LoginPage, ProfilePage};
+pub use types::*;
+#[cfg(feature = "ssr")]
+pub mod users;

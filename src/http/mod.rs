@@ -1,0 +1,5 @@
+//! HTTP plumbing shared by every room: cross-origin protection, security headers, health.
+
+pub mod csrf;
+pub mod health;
+pub mod headers;

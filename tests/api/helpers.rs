@@ -1,0 +1,161 @@
+//! `spawn_app`: a fresh database in the shared test cluster and the app on port 0.
+
+use std::{path::PathBuf, sync::OnceLock};
+
+use gatehouse::{
+    accounts::{self, Role, users::CreateUser},
+    audit::Actor,
+    config::Config,
+    db::{self, Durability, EmbeddedPostgres},
+    startup::Application,
+};
+use reqwest::{StatusCode, header};
+use secrecy::SecretString;
+use sqlx::{Connection, PgPool};
+use uuid::Uuid;
+
+/// The private Postgres every test shares, each test in a database of its own. It stays up
+/// between runs (starting it is the slow part); `scripts/test` stops it at the end.
+pub async fn test_cluster() -> &'static EmbeddedPostgres {
+    static CLUSTER: OnceLock<EmbeddedPostgres> = OnceLock::new();
+    if let Some(cluster) = CLUSTER.get() {
+        return cluster;
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("test-pg");
+    let cluster = EmbeddedPostgres::start(&dir, "postgres", Durability::Throwaway)
+        .await
+        .expect("the test Postgres cluster starts");
+    let _ = CLUSTER.set(cluster);
+    CLUSTER.get().expect("just set")
+}
+
+/// A new, migrated database; returns its name and a pool on it.
+pub async fn fresh_database() -> (String, PgPool) {
+    let cluster = test_cluster().await;
+    let name = format!("test_{}", Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect_with(&cluster.connect_options("postgres"))
+        .await
+        .expect("connect to the test cluster");
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .await
+        .expect("create a test database");
+    admin.close().await.ok();
+    let pool = db::pool_options(5)
+        .connect_with(cluster.connect_options(&name))
+        .await
+        .expect("connect to the test database");
+    db::migrate(&pool).await.expect("migrations apply");
+    (name, pool)
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    pub database_url: String,
+    /// A browser-like client: keeps cookies, does not follow redirects so tests can see them.
+    pub client: reqwest::Client,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let (name, pool) = fresh_database().await;
+    spawn_app_on(pool, &name).await
+}
+
+pub async fn spawn_app_on(pool: PgPool, database: &str) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let addr = listener.local_addr().unwrap();
+    let data_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("app-{}", addr.port()));
+    let config = Config::local(addr, data_dir);
+    let app = Application::with_listener(listener, config, pool.clone()).expect("app builds");
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    TestApp {
+        address: format!("http://{addr}"),
+        pool,
+        database_url: test_cluster().await.url(database),
+        client: browser(),
+    }
+}
+
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Creates a person who signs in with [`PASSWORD`].
+    pub async fn create_user(&self, email: &str, role: Role) -> accounts::db::UserRow {
+        accounts::users::create(
+            &self.pool,
+            &Actor::Cli,
+            CreateUser {
+                email: email.to_owned(),
+                name: None,
+                role,
+                password: SecretString::from(PASSWORD),
+            },
+        )
+        .await
+        .expect("user is created")
+    }
+
+    /// Loads a page as a browser would (asking for HTML).
+    pub async fn get_page(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .header(header::ACCEPT, "text/html")
+            .send()
+            .await
+            .expect("request is sent")
+    }
+
+    /// Submits a form to a server function the way a browser without JavaScript does:
+    /// an urlencoded POST from `page`, expecting a redirect back.
+    pub async fn submit_form(&self, endpoint: &str, page: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url(&format!("/_fn/{endpoint}")))
+            .header(header::ACCEPT, "text/html")
+            .header(header::REFERER, self.url(page))
+            .header(header::ORIGIN, &self.address)
+            .form(fields)
+            .send()
+            .await
+            .expect("form is submitted")
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
+        self.submit_form("sign_in", "/login", &[("email", email), ("password", password), ("next", "/")])
+            .await
+    }
+
+    /// Follows a redirect response and returns the page it leads to.
+    pub async fn follow(&self, response: reqwest::Response) -> (String, String) {
+        assert!(response.status().is_redirection(), "expected a redirect, got {}", response.status());
+        let location = location(&response);
+        let page = self.get_page(&location).await;
+        assert_eq!(page.status(), StatusCode::OK, "{location} did not load");
+        (location, page.text().await.unwrap())
+    }
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    let raw = response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .expect("response has a Location")
+        .to_owned();
+    match raw.split_once("://").and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_owned())) {
+        Some(path) => path,
+        None => raw,
+    }
+}
