@@ -20,7 +20,11 @@ use crate::{
 };
 
 #[derive(Parser, Debug)]
-#[command(name = "gatehouse", version, about = "Register, deploy and govern internal MCP servers")]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Register, deploy and govern internal MCP servers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -90,7 +94,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Migrate(args) => with_database(&args, |_| async { Ok(()) }).await,
-        Command::User { command: UserCommand::Create(args) } => create_user(args).await,
+        Command::User {
+            command: UserCommand::Create(args),
+        } => create_user(args).await,
     }
 }
 
@@ -112,7 +118,12 @@ where
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::from_args(&args)?;
-    if !config.site_root.join("pkg").join("gatehouse_bg.wasm").is_file() {
+    if !config
+        .site_root
+        .join("pkg")
+        .join("gatehouse_bg.wasm")
+        .is_file()
+    {
         tracing::warn!(
             site_root = %config.site_root.display(),
             "the browser bundle is missing: pages will work but not hydrate (build it with scripts/build-site)"
@@ -165,7 +176,12 @@ async fn create_user(args: UserCreateArgs) -> anyhow::Result<()> {
         )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-        println!("Created {} ({}) as {}.", user.name, user.email, user.role.label());
+        println!(
+            "Created {} ({}) as {}.",
+            user.name,
+            user.email,
+            user.role.label()
+        );
         Ok(())
     })
     .await
@@ -174,8 +190,12 @@ async fn create_user(args: UserCreateArgs) -> anyhow::Result<()> {
 fn read_password(from_stdin: bool) -> anyhow::Result<SecretString> {
     if from_stdin {
         let mut line = String::new();
-        std::io::stdin().read_line(&mut line).context("reading the password from stdin")?;
-        return Ok(SecretString::from(line.trim_end_matches(['\r', '\n']).to_owned()));
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
+        return Ok(SecretString::from(
+            line.trim_end_matches(['\r', '\n']).to_owned(),
+        ));
     }
     if !std::io::stdin().is_terminal() {
         bail!("no terminal to ask for a password: pass --password-stdin and pipe it in");
@@ -195,7 +215,11 @@ const DEMO_EMAIL: &str = "admin@gatehouse.local";
 async fn ensure_demo_admin(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
     let file = config.data_dir.join("demo-admin.txt");
     if accounts::db::count(pool).await? == 0 {
-        let password: String = rand::rng().sample_iter(&Alphanumeric).take(20).map(char::from).collect();
+        let password: String = rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(20)
+            .map(char::from)
+            .collect();
         accounts::users::create(
             pool,
             &Actor::System,
@@ -213,7 +237,10 @@ async fn ensure_demo_admin(pool: &PgPool, config: &Config) -> anyhow::Result<()>
     match std::fs::read_to_string(&file) {
         Ok(contents) => {
             let mut lines = contents.lines();
-            let (email, password) = (lines.next().unwrap_or(DEMO_EMAIL), lines.next().unwrap_or("?"));
+            let (email, password) = (
+                lines.next().unwrap_or(DEMO_EMAIL),
+                lines.next().unwrap_or("?"),
+            );
             println!(
                 "\n  Gatehouse demo admin\n    open      {}\n    email     {email}\n    password  {password}\n",
                 config.url_for("/login")

@@ -80,7 +80,8 @@ impl Config {
     pub fn local(addr: SocketAddr, data_dir: PathBuf) -> Self {
         Config {
             addr,
-            public_url: parse_public_url(&format!("http://{addr}")).expect("a socket address makes a valid URL"),
+            public_url: parse_public_url(&format!("http://{addr}"))
+                .expect("a socket address makes a valid URL"),
             data_dir,
             site_root: default_site_root(),
         }
@@ -104,7 +105,8 @@ impl Config {
 
 /// Parses the public base URL: http(s), no query or fragment, stored without a trailing slash.
 pub fn parse_public_url(raw: &str) -> anyhow::Result<Url> {
-    let url = Url::parse(raw.trim()).with_context(|| format!("GATEHOUSE_PUBLIC_URL {raw:?} is not a URL"))?;
+    let url = Url::parse(raw.trim())
+        .with_context(|| format!("GATEHOUSE_PUBLIC_URL {raw:?} is not a URL"))?;
     if !matches!(url.scheme(), "http" | "https") {
         bail!("GATEHOUSE_PUBLIC_URL must start with http:// or https://");
     }
@@ -132,9 +134,16 @@ mod tests {
 
     #[test]
     fn public_urls_lose_their_trailing_slash() {
-        assert_eq!(parse_public_url("https://gh.example.com/").unwrap().as_str(), "https://gh.example.com/");
         assert_eq!(
-            parse_public_url("https://example.com/gatehouse/").unwrap().as_str(),
+            parse_public_url("https://gh.example.com/")
+                .unwrap()
+                .as_str(),
+            "https://gh.example.com/"
+        );
+        assert_eq!(
+            parse_public_url("https://example.com/gatehouse/")
+                .unwrap()
+                .as_str(),
             "https://example.com/gatehouse"
         );
     }

@@ -4,9 +4,9 @@
 #![recursion_limit = "256"]
 
 pub mod accounts;
+pub mod app;
 #[cfg(feature = "ssr")]
 pub mod audit;
-pub mod app;
 pub mod error;
 pub mod ui;
 
@@ -29,4 +29,10 @@ pub mod telemetry;
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(app::App);
+    // Lets browser tests (and curious people) see that the page is live.
+    let _ = js_sys::Reflect::set(
+        &js_sys::global(),
+        &"__gatehouse_hydrated".into(),
+        &true.into(),
+    );
 }

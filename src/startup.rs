@@ -5,12 +5,7 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use axum::{
-    Router,
-    extract::FromRef,
-    middleware::from_fn_with_state,
-    routing::get,
-};
+use axum::{Router, extract::FromRef, middleware::from_fn_with_state, routing::get};
 use leptos::{config::LeptosOptions, prelude::*};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use sqlx::PgPool;
@@ -22,7 +17,7 @@ use crate::{
     app::{App, shell},
     config::Config,
     error::AppError,
-    http::{csrf, headers, health},
+    http::{csrf, headers, health, server_fn_status},
 };
 
 /// What every handler and server function can reach.
@@ -36,7 +31,8 @@ pub struct AppState {
 impl AppState {
     /// The state, from inside a server function or a page being rendered.
     pub fn from_context() -> Result<Self, AppError> {
-        use_context::<AppState>().ok_or_else(|| AppError::internal("request context", "no app state"))
+        use_context::<AppState>()
+            .ok_or_else(|| AppError::internal("request context", "no app state"))
     }
 }
 
@@ -69,7 +65,11 @@ impl Application {
 
     /// Assembles the app on a listener bound by the caller (tests bind port 0 first, so the
     /// public URL can name the real port).
-    pub fn with_listener(listener: TcpListener, config: Config, pool: PgPool) -> anyhow::Result<Self> {
+    pub fn with_listener(
+        listener: TcpListener,
+        config: Config,
+        pool: PgPool,
+    ) -> anyhow::Result<Self> {
         let local_addr = listener.local_addr()?;
         let leptos_options = LeptosOptions::builder()
             .output_name("gatehouse")
@@ -84,11 +84,17 @@ impl Application {
             leptos_options,
         };
         let router = router(state.clone());
-        Ok(Application { listener, router, state })
+        Ok(Application {
+            listener,
+            router,
+            state,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -96,11 +102,15 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         spawn_maintenance(self.state.pool.clone());
         axum::serve(
             self.listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await
@@ -111,10 +121,22 @@ fn router(state: AppState) -> Router {
     let pool = state.pool.clone();
     let options = state.leptos_options.clone();
     let dashboard = Router::new()
-        .leptos_routes_with_context(&state, generate_route_list(App), || (), move || shell(options.clone()))
+        .leptos_routes_with_context(
+            &state,
+            generate_route_list(App),
+            || (),
+            move || shell(options.clone()),
+        )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(from_fn_with_state(pool.clone(), accounts::session::load_current_user))
-        .layer(accounts::session::layer(pool.clone(), state.config.is_https()))
+        .layer(axum::middleware::from_fn(server_fn_status::fix_status))
+        .layer(from_fn_with_state(
+            pool.clone(),
+            accounts::session::load_current_user,
+        ))
+        .layer(accounts::session::layer(
+            pool.clone(),
+            state.config.is_https(),
+        ))
         .with_state(state.clone());
 
     let mut app = Router::new()

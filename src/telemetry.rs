@@ -9,7 +9,9 @@ pub fn init() {
     let json = std::env::var("GATEHOUSE_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let registry = tracing_subscriber::registry().with(filter);
     let result = if json {
-        registry.with(fmt::layer().json().with_current_span(false)).try_init()
+        registry
+            .with(fmt::layer().json().with_current_span(false))
+            .try_init()
     } else {
         registry.with(fmt::layer().with_target(false)).try_init()
     };

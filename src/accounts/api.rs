@@ -20,7 +20,11 @@ pub async fn get_me() -> Result<Option<Me>, AppError> {
 
 /// Signs in with email and password, then goes to `next` (a path inside Gatehouse).
 #[server(prefix = "/_fn", endpoint = "sign_in")]
-pub async fn sign_in(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
+pub async fn sign_in(
+    email: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), AppError> {
     use super::{db, password, session, throttle};
     use secrecy::SecretString;
 
@@ -43,7 +47,10 @@ pub async fn sign_in(email: String, password: String, next: Option<String>) -> R
     throttle::record(&state.pool, &email, ip, ok).await?;
     let Some(user) = user.filter(|_| ok) else {
         tracing::info!(%email, "failed sign-in");
-        return Err(AppError::invalid("password", "That email and password do not match."));
+        return Err(AppError::invalid(
+            "password",
+            "That email and password do not match.",
+        ));
     };
 
     session::start(&session::current_session()?, user.id).await?;
@@ -74,11 +81,17 @@ pub async fn change_password(
     let user = session::require_user()?;
     let state = crate::startup::AppState::from_context()?;
     if current_password.is_empty() {
-        return Err(AppError::invalid("current_password", "Enter your current password."));
+        return Err(AppError::invalid(
+            "current_password",
+            "Enter your current password.",
+        ));
     }
     check_new_password("new_password", &new_password)?;
     if new_password != confirm_password {
-        return Err(AppError::invalid("confirm_password", "The two new passwords differ."));
+        return Err(AppError::invalid(
+            "confirm_password",
+            "The two new passwords differ.",
+        ));
     }
     let stored = db::find_by_id(&state.pool, user.id)
         .await?
@@ -87,7 +100,10 @@ pub async fn change_password(
         .await
         .map_err(|e| AppError::internal("verifying a password", e))?;
     if !ok {
-        return Err(AppError::invalid("current_password", "Your current password is not right."));
+        return Err(AppError::invalid(
+            "current_password",
+            "Your current password is not right.",
+        ));
     }
     let hash = password::hash(SecretString::from(new_password))
         .await
@@ -95,7 +111,15 @@ pub async fn change_password(
 
     let mut tx = state.pool.begin().await?;
     db::set_password_hash(&mut *tx, user.id, &hash).await?;
-    crate::audit::record(&mut *tx, &user.actor(), "user.password_changed", &user.email, None, None).await?;
+    crate::audit::record(
+        &mut *tx,
+        &user.actor(),
+        "user.password_changed",
+        &user.email,
+        None,
+        None,
+    )
+    .await?;
     tx.commit().await?;
     leptos_axum::redirect("/profile?password=changed");
     Ok(())

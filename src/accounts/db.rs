@@ -51,7 +51,9 @@ pub async fn find_by_id(ex: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Optio
 }
 
 pub async fn count(ex: impl PgExecutor<'_>) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(ex).await
+    sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(ex)
+        .await
 }
 
 pub struct NewUser<'a> {
@@ -76,9 +78,12 @@ pub async fn insert(conn: &mut PgConnection, user: NewUser<'_>) -> Result<Uuid, 
     .await;
     match result {
         Ok(id) => Ok(id),
-        Err(sqlx::Error::Database(db)) if db.constraint() == Some("users_email_key") => Err(
-            AppError::invalid("email", format!("A user with the email {} already exists.", user.email)),
-        ),
+        Err(sqlx::Error::Database(db)) if db.constraint() == Some("users_email_key") => {
+            Err(AppError::invalid(
+                "email",
+                format!("A user with the email {} already exists.", user.email),
+            ))
+        }
         Err(err) => Err(err.into()),
     }
 }

@@ -4,7 +4,7 @@ use leptos::{either::Either, prelude::*};
 use leptos_meta::Title;
 use leptos_router::{components::Redirect, hooks::use_query_map};
 
-use super::{ChangePassword, SignIn, get_me, MIN_PASSWORD_CHARS};
+use super::{ChangePassword, MIN_PASSWORD_CHARS, SignIn, get_me};
 use crate::{
     app::use_me,
     ui::{Alert, AlertKind, FieldError, PageHeader, PasswordField, field_error, form_error},
@@ -80,7 +80,10 @@ pub fn ProfilePage() -> impl IntoView {
     let query = use_query_map();
     let changed = move || query.read().get("password").as_deref() == Some("changed");
     let pending = action.pending();
-    let general = form_error(value, &["current_password", "new_password", "confirm_password"]);
+    let general = form_error(
+        value,
+        &["current_password", "new_password", "confirm_password"],
+    );
 
     view! {
         <Title text="Profile · Gatehouse"/>

@@ -37,8 +37,7 @@ pub async fn verify(password: SecretString, stored: Option<String>) -> anyhow::R
 }
 
 /// The argon2id hash of a random string nobody knows, with the default parameters.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2bYbdpnB8S/nfF4BXnsx8YoSqV7G5S9DuCC1yCCAbjE";
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2bYbdpnB8S/nfF4BXnsx8YoSqV7G5S9DuCC1yCCAbjE";
 
 #[cfg(test)]
 mod tests {
@@ -46,10 +45,23 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_only_its_own_password() {
-        let stored = hash(SecretString::from("correct horse battery")).await.unwrap();
+        let stored = hash(SecretString::from("correct horse battery"))
+            .await
+            .unwrap();
         assert!(stored.starts_with("$argon2id$"));
-        assert!(verify(SecretString::from("correct horse battery"), Some(stored.clone())).await.unwrap());
-        assert!(!verify(SecretString::from("wrong horse battery"), Some(stored)).await.unwrap());
+        assert!(
+            verify(
+                SecretString::from("correct horse battery"),
+                Some(stored.clone())
+            )
+            .await
+            .unwrap()
+        );
+        assert!(
+            !verify(SecretString::from("wrong horse battery"), Some(stored))
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]

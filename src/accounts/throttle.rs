@@ -41,7 +41,9 @@ pub async fn check(pool: &PgPool, email: &str, ip: Option<IpAddr>) -> Result<(),
     };
     if failures >= MAX_FAILURES_PER_ACCOUNT || from_address >= MAX_FAILURES_PER_ADDRESS {
         let unlock = oldest.unwrap_or_else(Utc::now) + Duration::minutes(WINDOW_MINUTES);
-        let minutes = ((unlock - Utc::now()).num_seconds() as f64 / 60.0).ceil().max(1.0) as i64;
+        let minutes = ((unlock - Utc::now()).num_seconds() as f64 / 60.0)
+            .ceil()
+            .max(1.0) as i64;
         let plural = if minutes == 1 { "" } else { "s" };
         return Err(AppError::TooManyRequests(format!(
             "Too many failed sign-in attempts. Try again in {minutes} minute{plural}."
@@ -50,7 +52,12 @@ pub async fn check(pool: &PgPool, email: &str, ip: Option<IpAddr>) -> Result<(),
     Ok(())
 }
 
-pub async fn record(pool: &PgPool, email: &str, ip: Option<IpAddr>, succeeded: bool) -> Result<(), AppError> {
+pub async fn record(
+    pool: &PgPool,
+    email: &str,
+    ip: Option<IpAddr>,
+    succeeded: bool,
+) -> Result<(), AppError> {
     sqlx::query("INSERT INTO sign_in_attempts (email, client_ip, succeeded) VALUES ($1, $2, $3)")
         .bind(email)
         .bind(ip)

@@ -9,7 +9,10 @@ use crate::error::AppError;
 /// members call tools (subject to their group) and manage only their own things.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::Type))]
-#[cfg_attr(feature = "ssr", sqlx(type_name = "user_role", rename_all = "snake_case"))]
+#[cfg_attr(
+    feature = "ssr",
+    sqlx(type_name = "user_role", rename_all = "snake_case")
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,
@@ -19,7 +22,12 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Admin, Role::PlatformAdmin, Role::Manager, Role::Member];
+    pub const ALL: [Role; 4] = [
+        Role::Admin,
+        Role::PlatformAdmin,
+        Role::Manager,
+        Role::Member,
+    ];
 
     /// Whether this role reaches the admin dashboard.
     pub fn is_admin(self) -> bool {
@@ -54,7 +62,9 @@ impl std::str::FromStr for Role {
             .into_iter()
             .find(|role| role.as_str() == wanted)
             .ok_or_else(|| {
-                format!("unknown role {s:?}; expected one of admin, platform_admin, manager, member")
+                format!(
+                    "unknown role {s:?}; expected one of admin, platform_admin, manager, member"
+                )
             })
     }
 }
@@ -147,7 +157,10 @@ pub fn check_new_password(field: &str, password: &str) -> Result<(), AppError> {
         ));
     }
     if password.trim().is_empty() {
-        return Err(AppError::invalid(field, "A password cannot be only spaces."));
+        return Err(AppError::invalid(
+            field,
+            "A password cannot be only spaces.",
+        ));
     }
     Ok(())
 }
@@ -168,8 +181,19 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_and_need_a_domain() {
-        assert_eq!(Email::parse("  ada@example.com ").unwrap().as_str(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@example.com", "ada@.com", "a da@example.com", "ada@x..y"] {
+        assert_eq!(
+            Email::parse("  ada@example.com ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@.com",
+            "a da@example.com",
+            "ada@x..y",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
@@ -177,7 +201,10 @@ mod tests {
     #[test]
     fn roles_parse_from_their_names() {
         assert_eq!("admin".parse::<Role>().unwrap(), Role::Admin);
-        assert_eq!("Platform admin".parse::<Role>().unwrap(), Role::PlatformAdmin);
+        assert_eq!(
+            "Platform admin".parse::<Role>().unwrap(),
+            Role::PlatformAdmin
+        );
         assert!("owner".parse::<Role>().is_err());
         assert!(Role::PlatformAdmin.is_admin() && !Role::Manager.is_admin());
     }
@@ -185,7 +212,10 @@ mod tests {
     #[test]
     fn short_passwords_are_refused_with_the_rule() {
         let err = check_new_password("password", "short").unwrap_err();
-        assert_eq!(err.for_field("password").unwrap(), "Use at least 10 characters.");
+        assert_eq!(
+            err.for_field("password").unwrap(),
+            "Use at least 10 characters."
+        );
         assert!(check_new_password("password", "          ").is_err());
         assert!(check_new_password("password", "correct horse battery").is_ok());
     }

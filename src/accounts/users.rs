@@ -26,7 +26,10 @@ pub async fn create(
         _ => email.local_part().to_owned(),
     };
     if name.chars().count() > 120 {
-        return Err(AppError::invalid("name", "A name is at most 120 characters."));
+        return Err(AppError::invalid(
+            "name",
+            "A name is at most 120 characters.",
+        ));
     }
     check_new_password("password", input.password.expose_secret())?;
     let hash = password::hash(input.password)
@@ -53,7 +56,9 @@ pub async fn create(
         Some(serde_json::json!({ "email": email.as_str(), "name": name, "role": input.role })),
     )
     .await?;
-    let user = db::find_by_id(&mut *tx, id).await?.ok_or(AppError::Internal)?;
+    let user = db::find_by_id(&mut *tx, id)
+        .await?
+        .ok_or(AppError::Internal)?;
     tx.commit().await?;
     Ok(user)
 }

@@ -20,8 +20,16 @@ struct NavItem {
 }
 
 const NAV: &[NavItem] = &[
-    NavItem { href: "/", label: "Home", admin_only: false },
-    NavItem { href: "/profile", label: "Profile", admin_only: false },
+    NavItem {
+        href: "/",
+        label: "Home",
+        admin_only: false,
+    },
+    NavItem {
+        href: "/profile",
+        label: "Profile",
+        admin_only: false,
+    },
 ];
 
 /// The signed-in person, loaded once per page by the layout.
@@ -36,8 +44,15 @@ pub fn SignedIn() -> impl IntoView {
     let location = use_location();
     let sign_in_url = move || {
         let here = format!("{}{}", location.pathname.get(), location.search.get());
-        let here = if here.starts_with('?') { format!("/{here}") } else { here };
-        format!("/login?next={}", percent_encoding::utf8_percent_encode(&here, percent_encoding::NON_ALPHANUMERIC))
+        let here = if here.starts_with('?') {
+            format!("/{here}")
+        } else {
+            here
+        };
+        format!(
+            "/login?next={}",
+            percent_encoding::utf8_percent_encode(&here, percent_encoding::NON_ALPHANUMERIC)
+        )
     };
 
     view! {

@@ -44,15 +44,26 @@ pub struct EmbeddedPostgres {
 impl EmbeddedPostgres {
     /// Starts the cluster under `root` (creating it on first use), or adopts it if it is
     /// already running, and makes sure `database` exists.
-    pub async fn start(root: &Path, database: &str, durability: Durability) -> anyhow::Result<Self> {
-        fs::create_dir_all(root).with_context(|| format!("creating the data directory {}", root.display()))?;
+    pub async fn start(
+        root: &Path,
+        database: &str,
+        durability: Durability,
+    ) -> anyhow::Result<Self> {
+        fs::create_dir_all(root)
+            .with_context(|| format!("creating the data directory {}", root.display()))?;
         let root = root.canonicalize()?;
         let bin_dir = locate_binaries()?;
         let run_as = unprivileged_user()?;
         let cluster_dir = root.join("postgres");
         let log_file = root.join("postgres.log");
         let socket_dir = socket_dir_for(&root);
-        let pg = EmbeddedPostgres { bin_dir, cluster_dir, socket_dir, log_file, run_as };
+        let pg = EmbeddedPostgres {
+            bin_dir,
+            cluster_dir,
+            socket_dir,
+            log_file,
+            run_as,
+        };
 
         // Several processes (parallel test binaries) may race to start one cluster.
         let lock = fs::File::create(root.join("postgres.lock"))?;
@@ -97,7 +108,10 @@ impl EmbeddedPostgres {
             .status()
             .await?;
         if !status.success() && self.is_running().await? {
-            bail!("pg_ctl stop failed ({status}); see {}", self.log_file.display());
+            bail!(
+                "pg_ctl stop failed ({status}); see {}",
+                self.log_file.display()
+            );
         }
         Ok(())
     }
@@ -159,7 +173,15 @@ impl EmbeddedPostgres {
             .command("initdb")
             .arg("-D")
             .arg(&self.cluster_dir)
-            .args(["-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-locale", "--no-instructions"])
+            .args([
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-instructions",
+            ])
             .output()
             .await
             .context("running initdb")?;
@@ -208,15 +230,20 @@ impl EmbeddedPostgres {
 
     async fn create_database(&self, database: &str) -> anyhow::Result<()> {
         let mut conn = connect_with_retry(&self.connect_options("postgres")).await?;
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(database)
-            .fetch_one(&mut conn)
-            .await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(database)
+                .fetch_one(&mut conn)
+                .await?;
         if !exists {
             let quoted = database.replace('"', "\"\"");
-            if let Err(err) = sqlx::query(&format!("CREATE DATABASE \"{quoted}\"")).execute(&mut conn).await {
+            if let Err(err) = sqlx::query(&format!("CREATE DATABASE \"{quoted}\""))
+                .execute(&mut conn)
+                .await
+            {
                 // Another process may have created it between the check and now.
-                let duplicate = err.as_database_error().and_then(|e| e.code()).as_deref() == Some("42P04");
+                let duplicate =
+                    err.as_database_error().and_then(|e| e.code()).as_deref() == Some("42P04");
                 if !duplicate {
                     return Err(err.into());
                 }
@@ -236,7 +263,9 @@ async fn connect_with_retry(options: &PgConnectOptions) -> anyhow::Result<sqlx::
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(last.map(Into::into).unwrap_or_else(|| anyhow::anyhow!("could not connect")))
+    Err(last
+        .map(Into::into)
+        .unwrap_or_else(|| anyhow::anyhow!("could not connect")))
 }
 
 /// Finds `initdb` and `pg_ctl`: on `PATH`, else the newest `/usr/lib/postgresql/*/bin`.
@@ -278,7 +307,9 @@ fn unprivileged_user() -> anyhow::Result<Option<(nix::unistd::Uid, nix::unistd::
             return Ok(Some((user.uid, user.gid)));
         }
     }
-    bail!("running as root, and there is no 'postgres' or 'nobody' user to run the embedded Postgres as")
+    bail!(
+        "running as root, and there is no 'postgres' or 'nobody' user to run the embedded Postgres as"
+    )
 }
 
 /// The socket lives beside the cluster unless that path is too long for a Unix socket; then
@@ -304,6 +335,10 @@ mod tests {
         assert_eq!(short, Path::new("/srv/gatehouse/run"));
         let long = socket_dir_for(&Path::new("/").join("x".repeat(120)));
         assert!(long.as_os_str().len() <= MAX_SOCKET_DIR_LEN);
-        assert_eq!(long, socket_dir_for(&Path::new("/").join("x".repeat(120))), "stable per data dir");
+        assert_eq!(
+            long,
+            socket_dir_for(&Path::new("/").join("x".repeat(120))),
+            "stable per data dir"
+        );
     }
 }

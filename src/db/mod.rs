@@ -28,7 +28,10 @@ pub struct Database {
 
 impl Database {
     /// Connects to `database_url`, or starts the embedded cluster under `data_dir`.
-    pub async fn open(database_url: Option<&SecretString>, data_dir: &Path) -> anyhow::Result<Self> {
+    pub async fn open(
+        database_url: Option<&SecretString>,
+        data_dir: &Path,
+    ) -> anyhow::Result<Self> {
         let (options, embedded) = match database_url {
             Some(url) => {
                 let options = PgConnectOptions::from_str(url.expose_secret())
@@ -71,16 +74,18 @@ pub fn pool_options(max_connections: u32) -> PgPoolOptions {
 /// Applies pending migrations. Safe to run from several replicas at once (sqlx takes an
 /// advisory lock).
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    MIGRATOR.run(pool).await.context("applying database migrations")
+    MIGRATOR
+        .run(pool)
+        .await
+        .context("applying database migrations")
 }
 
 /// Whether every migration this binary knows has been applied.
 pub async fn is_migrated(pool: &PgPool) -> sqlx::Result<bool> {
     let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    let applied: Option<i64> = sqlx::query_scalar(
-        "SELECT max(version) FROM _sqlx_migrations WHERE success",
-    )
-    .fetch_one(pool)
-    .await?;
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await?;
     Ok(applied.unwrap_or(0) >= latest)
 }

@@ -21,7 +21,11 @@ const EXEMPT_PREFIXES: &[&str] = &["/mcp/", "/oauth/token", "/oauth/register", "
 pub struct AllowedOrigin(pub String);
 
 pub async fn protect(State(allowed): State<AllowedOrigin>, req: Request, next: Next) -> Response {
-    if is_safe(req.method()) || EXEMPT_PREFIXES.iter().any(|p| req.uri().path().starts_with(p)) {
+    if is_safe(req.method())
+        || EXEMPT_PREFIXES
+            .iter()
+            .any(|p| req.uri().path().starts_with(p))
+    {
         return next.run(req).await;
     }
     match verdict(req.headers(), &allowed.0) {
@@ -52,8 +56,14 @@ fn verdict(headers: &HeaderMap, public_origin: &str) -> Result<(), &'static str>
         return Ok(());
     }
     // Reached directly (not through the public URL): accept the origin the request names itself.
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or_default();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
     if !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
         Ok(())
     } else {
@@ -87,14 +97,21 @@ mod tests {
         assert!(verdict(&headers(&[("sec-fetch-site", "same-site")]), ORIGIN).is_err());
         assert!(verdict(&headers(&[("origin", "https://evil.example")]), ORIGIN).is_err());
         assert!(
-            verdict(&headers(&[("origin", "null"), ("host", "gh.example.com")]), ORIGIN).is_err(),
+            verdict(
+                &headers(&[("origin", "null"), ("host", "gh.example.com")]),
+                ORIGIN
+            )
+            .is_err(),
             "sandboxed frames send Origin: null"
         );
     }
 
     #[test]
     fn direct_access_through_another_host_name_passes() {
-        let h = headers(&[("origin", "http://127.0.0.1:3000"), ("host", "127.0.0.1:3000")]);
+        let h = headers(&[
+            ("origin", "http://127.0.0.1:3000"),
+            ("host", "127.0.0.1:3000"),
+        ]);
         assert!(verdict(&h, ORIGIN).is_ok());
     }
 

@@ -7,7 +7,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// sniffed, and the Referer stays on our own origin.
 pub fn layers() -> [SetResponseHeaderLayer<HeaderValue>; 3] {
     [
-        SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ),
         SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

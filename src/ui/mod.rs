@@ -116,7 +116,10 @@ pub fn EmptyState(
 
 /// The message under a form field, announced to screen readers.
 #[component]
-pub fn FieldError(#[prop(into)] message: Signal<Option<String>>, #[prop(into)] id: String) -> impl IntoView {
+pub fn FieldError(
+    #[prop(into)] message: Signal<Option<String>>,
+    #[prop(into)] id: String,
+) -> impl IntoView {
     view! {
         <Show when=move || message.get().is_some()>
             <p class="field-error" id=id.clone() role="alert">{move || message.get()}</p>

@@ -19,19 +19,41 @@ async fn user_create_makes_an_admin_who_can_sign_in() {
     let app = spawn_app_on(pool, &name).await;
 
     let mut child = Command::new(BIN)
-        .args(["user", "create", "--email", "root@example.com", "--role", "admin", "--password-stdin"])
+        .args([
+            "user",
+            "create",
+            "--email",
+            "root@example.com",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
         .env("DATABASE_URL", &app.database_url)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"a long enough password\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough password\n")
+        .unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("Created root (root@example.com) as Admin."));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout)
+            .contains("Created root (root@example.com) as Admin.")
+    );
 
-    let response = app.sign_in("root@example.com", "a long enough password").await;
+    let response = app
+        .sign_in("root@example.com", "a long enough password")
+        .await;
     assert_eq!(crate::helpers::location(&response), "/");
 }
 
@@ -48,10 +70,19 @@ async fn user_create_refuses_a_duplicate_email_and_a_short_password() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     };
-    assert!(create("dup@example.com", "a long enough password").status.success());
+    assert!(
+        create("dup@example.com", "a long enough password")
+            .status
+            .success()
+    );
     let again = create("DUP@example.com", "a long enough password");
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
@@ -65,7 +96,10 @@ fn demo_password(stdout: &mut impl BufRead) -> String {
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "serve exited before printing the demo admin");
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "serve exited before printing the demo admin"
+        );
         if let Some(password) = line.trim().strip_prefix("password") {
             return password.trim().to_owned();
         }
@@ -75,10 +109,10 @@ fn demo_password(stdout: &mut impl BufRead) -> String {
 async fn wait_ready(url: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(r) = reqwest::get(url).await {
-            if r.status() == StatusCode::OK {
-                return;
-            }
+        if let Ok(r) = reqwest::get(url).await
+            && r.status() == StatusCode::OK
+        {
+            return;
         }
         assert!(Instant::now() < deadline, "{url} never became ready");
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -86,7 +120,11 @@ async fn wait_ready(url: &str) {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test]
@@ -108,10 +146,16 @@ async fn serve_starts_an_embedded_postgres_prints_a_demo_admin_and_stops_it_on_s
     let (mut child, port) = start();
     let password = demo_password(&mut BufReader::new(child.stdout.as_mut().unwrap()));
     wait_ready(&format!("http://127.0.0.1:{port}/readyz")).await;
-    assert!(data_dir.join("postgres/PG_VERSION").exists(), "the cluster lives in the data directory");
+    assert!(
+        data_dir.join("postgres/PG_VERSION").exists(),
+        "the cluster lives in the data directory"
+    );
 
     stop(&mut child);
-    assert!(!data_dir.join("postgres/postmaster.pid").exists(), "Postgres was stopped with Gatehouse");
+    assert!(
+        !data_dir.join("postgres/postmaster.pid").exists(),
+        "Postgres was stopped with Gatehouse"
+    );
 
     // A second start reuses the cluster and its data: the same demo admin.
     let (mut child, port) = start();
@@ -123,14 +167,18 @@ async fn serve_starts_an_embedded_postgres_prints_a_demo_admin_and_stops_it_on_s
 }
 
 fn stop(child: &mut std::process::Child) {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM)
-        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
 }
 
 fn tempdir() -> std::path::PathBuf {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("serve-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -63,7 +63,9 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_on(pool: PgPool, database: &str) -> TestApp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind port 0");
     let addr = listener.local_addr().unwrap();
     let data_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("app-{}", addr.port()));
     let config = Config::local(addr, data_dir);
@@ -120,7 +122,12 @@ impl TestApp {
 
     /// Submits a form to a server function the way a browser without JavaScript does:
     /// an urlencoded POST from `page`, expecting a redirect back.
-    pub async fn submit_form(&self, endpoint: &str, page: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn submit_form(
+        &self,
+        endpoint: &str,
+        page: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
         self.client
             .post(self.url(&format!("/_fn/{endpoint}")))
             .header(header::ACCEPT, "text/html")
@@ -133,13 +140,21 @@ impl TestApp {
     }
 
     pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
-        self.submit_form("sign_in", "/login", &[("email", email), ("password", password), ("next", "/")])
-            .await
+        self.submit_form(
+            "sign_in",
+            "/login",
+            &[("email", email), ("password", password), ("next", "/")],
+        )
+        .await
     }
 
     /// Follows a redirect response and returns the page it leads to.
     pub async fn follow(&self, response: reqwest::Response) -> (String, String) {
-        assert!(response.status().is_redirection(), "expected a redirect, got {}", response.status());
+        assert!(
+            response.status().is_redirection(),
+            "expected a redirect, got {}",
+            response.status()
+        );
         let location = location(&response);
         let page = self.get_page(&location).await;
         assert_eq!(page.status(), StatusCode::OK, "{location} did not load");
@@ -154,7 +169,10 @@ pub fn location(response: &reqwest::Response) -> String {
         .and_then(|v| v.to_str().ok())
         .expect("response has a Location")
         .to_owned();
-    match raw.split_once("://").and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_owned())) {
+    match raw
+        .split_once("://")
+        .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_owned()))
+    {
         Some(path) => path,
         None => raw,
     }

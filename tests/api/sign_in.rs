@@ -34,7 +34,11 @@ async fn sign_in_goes_to_the_page_that_was_asked_for() {
         .submit_form(
             "sign_in",
             "/login?next=%2Fprofile",
-            &[("email", "ada@example.com"), ("password", PASSWORD), ("next", "/profile")],
+            &[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("next", "/profile"),
+            ],
         )
         .await;
     assert_eq!(location(&response), "/profile");
@@ -48,7 +52,11 @@ async fn sign_in_never_sends_people_to_another_site() {
         .submit_form(
             "sign_in",
             "/login",
-            &[("email", "ada@example.com"), ("password", PASSWORD), ("next", "//evil.example/")],
+            &[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("next", "//evil.example/"),
+            ],
         )
         .await;
     assert_eq!(location(&response), "/");
@@ -62,9 +70,15 @@ async fn a_wrong_password_shows_an_error_on_the_sign_in_page() {
     let response = app.sign_in("ada@example.com", "not the password").await;
     let (location, page) = app.follow(response).await;
 
-    assert!(location.starts_with("/login"), "back on the sign-in page, got {location}");
+    assert!(
+        location.starts_with("/login"),
+        "back on the sign-in page, got {location}"
+    );
     assert!(page.contains("That email and password do not match."));
-    assert!(app.get_page("/").await.status().is_redirection(), "still signed out");
+    assert!(
+        app.get_page("/").await.status().is_redirection(),
+        "still signed out"
+    );
 }
 
 #[tokio::test]
@@ -86,8 +100,14 @@ async fn repeated_failures_lock_the_account_for_a_while() {
     // Even the right password is refused now, with a message that says what to do.
     let response = app.sign_in("ada@example.com", PASSWORD).await;
     let (_, page) = app.follow(response).await;
-    assert!(page.contains("Too many failed sign-in attempts. Try again in 15 minutes."), "{page}");
-    assert!(app.get_page("/").await.status().is_redirection(), "still signed out");
+    assert!(
+        page.contains("Too many failed sign-in attempts. Try again in 15 minutes."),
+        "{page}"
+    );
+    assert!(
+        app.get_page("/").await.status().is_redirection(),
+        "still signed out"
+    );
 }
 
 #[tokio::test]
@@ -135,7 +155,11 @@ async fn a_form_posted_from_another_site_is_refused() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(app.get_page("/").await.status(), StatusCode::OK, "still signed in");
+    assert_eq!(
+        app.get_page("/").await.status(),
+        StatusCode::OK,
+        "still signed in"
+    );
 }
 
 #[tokio::test]
@@ -167,7 +191,10 @@ async fn a_member_changes_their_password() {
         .send()
         .await
         .unwrap();
-    assert!(location(&old).starts_with("/login?"), "the old password no longer works");
+    assert!(
+        location(&old).starts_with("/login?"),
+        "the old password no longer works"
+    );
     let new = app.sign_in("mo@example.com", "a much longer secret").await;
     assert_eq!(location(&new), "/");
 }
@@ -181,7 +208,11 @@ async fn a_too_short_new_password_is_refused_with_the_rule() {
         .submit_form(
             "change_password",
             "/profile",
-            &[("current_password", PASSWORD), ("new_password", "short"), ("confirm_password", "short")],
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "short"),
+                ("confirm_password", "short"),
+            ],
         )
         .await;
     let (_, page) = app.follow(response).await;
@@ -194,4 +225,22 @@ async fn an_unknown_page_is_a_404_with_a_way_back() {
     let response = app.get_page("/no/such/page").await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(response.text().await.unwrap().contains("Page not found"));
+}
+
+#[tokio::test]
+async fn a_script_calling_sign_in_gets_a_422_with_the_reason() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/_fn/sign_in"))
+        .form(&[("email", "ada@example.com"), ("password", "nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body["Invalid"]["message"],
+        "That email and password do not match."
+    );
 }
