@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// Create a demo admin on first start and print how to sign in.
     #[arg(long, env = "GATEHOUSE_DEMO")]
     pub demo: bool,
+    /// Key that seals secrets at rest (base64 of 32 bytes). Replicas sharing a database must
+    /// share it; without it a key is created in the data directory.
+    #[arg(long, env = "GATEHOUSE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
 }
 
 /// Settings the running application needs, resolved and checked.
@@ -53,6 +57,7 @@ pub struct Config {
     pub public_url: Url,
     pub data_dir: PathBuf,
     pub site_root: PathBuf,
+    pub secret_key: Option<SecretString>,
 }
 
 impl Config {
@@ -73,6 +78,11 @@ impl Config {
             public_url,
             data_dir: args.database.data_dir.clone(),
             site_root: args.site_root.clone().unwrap_or_else(default_site_root),
+            secret_key: args
+                .secret_key
+                .as_deref()
+                .filter(|k| !k.trim().is_empty())
+                .map(|k| SecretString::from(k.to_owned())),
         })
     }
 
@@ -84,6 +94,7 @@ impl Config {
                 .expect("a socket address makes a valid URL"),
             data_dir,
             site_root: default_site_root(),
+            secret_key: None,
         }
     }
 

@@ -4,18 +4,27 @@
 #![recursion_limit = "256"]
 
 pub mod accounts;
+pub mod activity;
 pub mod app;
 #[cfg(feature = "ssr")]
 pub mod audit;
 pub mod error;
+pub mod servers;
+pub mod tokens;
 pub mod ui;
 
+#[cfg(feature = "ssr")]
+pub mod changes;
 #[cfg(feature = "ssr")]
 pub mod cli;
 #[cfg(feature = "ssr")]
 pub mod config;
 #[cfg(feature = "ssr")]
+pub mod crypto;
+#[cfg(feature = "ssr")]
 pub mod db;
+#[cfg(feature = "ssr")]
+pub mod gateway;
 #[cfg(feature = "ssr")]
 pub mod http;
 #[cfg(feature = "ssr")]

@@ -14,6 +14,8 @@ use tower_http::trace::TraceLayer;
 
 use crate::{
     accounts,
+    changes::ChangeFeed,
+    crypto::SecretBox,
     app::{App, shell},
     config::Config,
     error::AppError,
@@ -26,6 +28,8 @@ pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<Config>,
     pub leptos_options: LeptosOptions,
+    pub secrets: SecretBox,
+    pub changes: ChangeFeed,
 }
 
 impl AppState {
@@ -60,12 +64,12 @@ impl Application {
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("listening on {}", config.addr))?;
-        Self::with_listener(listener, config, pool)
+        Self::with_listener(listener, config, pool).await
     }
 
     /// Assembles the app on a listener bound by the caller (tests bind port 0 first, so the
     /// public URL can name the real port).
-    pub fn with_listener(
+    pub async fn with_listener(
         listener: TcpListener,
         config: Config,
         pool: PgPool,
@@ -78,10 +82,14 @@ impl Application {
             .site_addr(local_addr)
             .env(leptos::config::Env::PROD)
             .build();
+        let secrets = SecretBox::load(config.secret_key.as_ref(), &config.data_dir)?;
+        let changes = ChangeFeed::listen(pool.clone()).await?;
         let state = AppState {
             pool,
             config: Arc::new(config),
             leptos_options,
+            secrets,
+            changes,
         };
         let router = router(state.clone());
         Ok(Application {

@@ -59,6 +59,11 @@ impl CurrentUser {
 pub struct Admin(CurrentUser);
 
 impl Admin {
+    /// The proof for `user`, if their role reaches the admin dashboard.
+    pub fn verify(user: CurrentUser) -> Option<Admin> {
+        user.role.is_admin().then_some(Admin(user))
+    }
+
     pub fn user(&self) -> &CurrentUser {
         &self.0
     }
@@ -143,12 +148,7 @@ pub fn require_user() -> Result<CurrentUser, AppError> {
 
 /// The signed-in admin, or `Unauthenticated` / `Forbidden`.
 pub fn require_admin() -> Result<Admin, AppError> {
-    let user = require_user()?;
-    if user.role.is_admin() {
-        Ok(Admin(user))
-    } else {
-        Err(AppError::Forbidden)
-    }
+    Admin::verify(require_user()?).ok_or(AppError::Forbidden)
 }
 
 /// The address the request came from, as seen by this process.

@@ -69,7 +69,7 @@ pub async fn spawn_app_on(pool: PgPool, database: &str) -> TestApp {
     let addr = listener.local_addr().unwrap();
     let data_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("app-{}", addr.port()));
     let config = Config::local(addr, data_dir);
-    let app = Application::with_listener(listener, config, pool.clone()).expect("app builds");
+    let app = Application::with_listener(listener, config, pool.clone()).await.expect("app builds");
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     TestApp {
         address: format!("http://{addr}"),

@@ -1,0 +1,417 @@
+//! The activity recorder: the gateway hands it one [`CallRecord`] when a call starts and one
+//! when it ends, and goes on. A single writer task batches rows (at most 50 ms or 500 rows) into
+//! one upsert keyed by call id, so retries are harmless and a finished row never goes back to
+//! `in_progress`. When Postgres is unreachable, rows wait in memory up to a bound, then in a
+//! spill file in the data directory; they are written when Postgres is back, and at shutdown
+//! whatever could not be written is spilled. No row is dropped.
+
+use std::{
+    collections::HashMap,
+    io::{BufRead, Write},
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::CallStatus;
+
+/// One tool call as it is known at a moment: started (`in_progress`) or finished.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CallRecord {
+    pub id: Uuid,
+    pub server_id: Uuid,
+    pub deployment_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    pub client_name: Option<String>,
+    pub client_version: Option<String>,
+    pub tool_name: String,
+    pub input: Option<Value>,
+    pub output: Option<Value>,
+    pub output_truncated: bool,
+    pub status: CallStatus,
+    pub error: Option<String>,
+    pub latency_ms: Option<i32>,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// Limits of the recorder; the defaults suit production, tests shrink them.
+#[derive(Clone, Debug)]
+pub struct RecorderSettings {
+    pub batch_rows: usize,
+    pub batch_delay: Duration,
+    /// Rows kept in memory while Postgres is unreachable before they go to the spill file.
+    pub memory_rows: usize,
+    pub spill_path: PathBuf,
+}
+
+impl RecorderSettings {
+    pub fn new(data_dir: &Path) -> Self {
+        RecorderSettings {
+            batch_rows: 500,
+            batch_delay: Duration::from_millis(50),
+            memory_rows: 50_000,
+            spill_path: data_dir.join("activity-spill.jsonl"),
+        }
+    }
+}
+
+enum Message {
+    Record(CallRecord),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The handle the gateway holds. Cloning is cheap.
+#[derive(Clone)]
+pub struct ActivityRecorder {
+    tx: mpsc::Sender<Message>,
+    stopped: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+const QUEUE: usize = 16_384;
+
+impl ActivityRecorder {
+    pub fn start(pool: PgPool, settings: RecorderSettings) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let writer = Writer {
+            pool,
+            pending: Vec::new(),
+            settings,
+            backoff: Duration::from_millis(100),
+        };
+        let handle = tokio::spawn(writer.run(rx));
+        ActivityRecorder {
+            tx,
+            stopped: Arc::new(tokio::sync::Mutex::new(Some(handle))),
+        }
+    }
+
+    /// Queues a record without waiting. If the queue is momentarily full, a task waits for
+    /// room instead of the caller.
+    pub fn record(&self, record: CallRecord) {
+        match self.tx.try_send(Message::Record(record)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(message)) => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(message).await;
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(Message::Record(record))) => {
+                tracing::error!(call = %record.id, "activity recorder is stopped; spilling the row");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Waits until everything queued so far has been written (or spilled).
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Message::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Stops the writer after it has written or spilled every queued row (graceful shutdown).
+    pub async fn shutdown(&self) {
+        let handle = self.stopped.lock().await.take();
+        if let Some(handle) = handle {
+            // Closing our sender is not enough while clones live; a flush marks the end.
+            self.flush().await;
+            handle.abort();
+            let _ = handle.await;
+        }
+    }
+}
+
+struct Writer {
+    pool: PgPool,
+    /// Rows waiting to be written, oldest first.
+    pending: Vec<CallRecord>,
+    settings: RecorderSettings,
+    backoff: Duration,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<Message>) {
+        // Rows a previous run could not write come first.
+        self.replay_spill().await;
+        loop {
+            let first = if self.pending.is_empty() {
+                match rx.recv().await {
+                    Some(message) => Some(message),
+                    None => break,
+                }
+            } else {
+                None
+            };
+            let mut flush_waiters = Vec::new();
+            let mut closed = false;
+            if let Some(message) = first {
+                self.accept(message, &mut flush_waiters);
+            }
+            // Gather more for up to the batch delay, or until the batch is full.
+            let deadline = tokio::time::Instant::now() + self.settings.batch_delay;
+            while self.pending.len() < self.settings.batch_rows && flush_waiters.is_empty() {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(message)) => self.accept(message, &mut flush_waiters),
+                    Ok(None) => {
+                        closed = true;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let written = self.write_pending().await;
+            if !written {
+                self.spill_overflow();
+                if !flush_waiters.is_empty() || closed {
+                    // Someone waits for an answer: what cannot reach Postgres now goes to disk.
+                    self.spill_all();
+                } else {
+                    tokio::time::sleep(self.backoff).await;
+                    self.backoff = (self.backoff * 2).min(Duration::from_secs(5));
+                }
+            } else {
+                self.backoff = Duration::from_millis(100);
+                if self.settings.spill_path.exists() {
+                    self.replay_spill().await;
+                }
+            }
+            for waiter in flush_waiters {
+                let _ = waiter.send(());
+            }
+            if closed {
+                break;
+            }
+        }
+        if !self.pending.is_empty() && !self.write_pending().await {
+            self.spill_all();
+        }
+    }
+
+    fn accept(&mut self, message: Message, flush_waiters: &mut Vec<oneshot::Sender<()>>) {
+        match message {
+            Message::Record(record) => self.pending.push(record),
+            Message::Flush(done) => flush_waiters.push(done),
+        }
+    }
+
+    /// Writes every pending row, a batch at a time. Returns false when Postgres refused.
+    async fn write_pending(&mut self) -> bool {
+        while !self.pending.is_empty() {
+            let take = self.pending.len().min(self.settings.batch_rows);
+            let batch: Vec<CallRecord> = self.pending[..take].to_vec();
+            match write_batch(&self.pool, &batch).await {
+                Ok(()) => {
+                    self.pending.drain(..take);
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, rows = self.pending.len(), "activity rows wait: Postgres unreachable");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Keeps at most `memory_rows` in memory; older rows go to the spill file.
+    fn spill_overflow(&mut self) {
+        if self.pending.len() > self.settings.memory_rows {
+            let excess = self.pending.len() - self.settings.memory_rows;
+            let rows: Vec<CallRecord> = self.pending.drain(..excess).collect();
+            self.append_spill(&rows);
+        }
+    }
+
+    fn spill_all(&mut self) {
+        let rows = std::mem::take(&mut self.pending);
+        self.append_spill(&rows);
+    }
+
+    fn append_spill(&mut self, rows: &[CallRecord]) {
+        if rows.is_empty() {
+            return;
+        }
+        let result = (|| -> std::io::Result<()> {
+            if let Some(dir) = self.settings.spill_path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.settings.spill_path)?;
+            let mut out = std::io::BufWriter::new(file);
+            for row in rows {
+                serde_json::to_writer(&mut out, row)?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
+            out.get_ref().sync_data()
+        })();
+        match result {
+            Ok(()) => tracing::warn!(rows = rows.len(), path = %self.settings.spill_path.display(), "activity rows spilled to disk"),
+            Err(err) => {
+                // Nowhere left to put them: keep them in memory rather than lose them.
+                tracing::error!(error = %err, "could not write the activity spill file; keeping rows in memory");
+                let mut rows = rows.to_vec();
+                rows.append(&mut self.pending);
+                self.pending = rows;
+            }
+        }
+    }
+
+    /// Writes the spill file's rows to Postgres and removes the file once all are in.
+    async fn replay_spill(&mut self) {
+        let path = self.settings.spill_path.clone();
+        let Ok(file) = std::fs::File::open(&path) else {
+            return;
+        };
+        let mut rows = Vec::new();
+        for line in std::io::BufReader::new(file).lines() {
+            match line.map(|l| serde_json::from_str::<CallRecord>(&l)) {
+                Ok(Ok(row)) => rows.push(row),
+                Ok(Err(err)) => tracing::warn!(error = %err, "skipping an unreadable spilled activity row"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "reading the activity spill file");
+                    break;
+                }
+            }
+        }
+        for chunk in rows.chunks(self.settings.batch_rows) {
+            if let Err(err) = write_batch(&self.pool, chunk).await {
+                tracing::warn!(error = %err, "replaying spilled activity rows failed; will retry");
+                return;
+            }
+        }
+        if let Err(err) = std::fs::remove_file(&path) {
+            tracing::warn!(error = %err, "removing the replayed activity spill file");
+        } else if !rows.is_empty() {
+            tracing::info!(rows = rows.len(), "replayed spilled activity rows");
+        }
+    }
+}
+
+/// Upserts a batch. Within the batch the latest record per call wins; against the table, a
+/// finished row is never overwritten (neither by its start nor by a retried finish).
+async fn write_batch(pool: &PgPool, batch: &[CallRecord]) -> sqlx::Result<()> {
+    let mut latest: HashMap<Uuid, &CallRecord> = HashMap::with_capacity(batch.len());
+    for record in batch {
+        latest
+            .entry(record.id)
+            .and_modify(|seen| {
+                if record.status.is_finished() || !seen.status.is_finished() {
+                    *seen = record;
+                }
+            })
+            .or_insert(record);
+    }
+    let rows: Vec<&CallRecord> = latest.into_values().collect();
+    let n = rows.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut server_ids = Vec::with_capacity(n);
+    let mut deployment_ids = Vec::with_capacity(n);
+    let mut user_ids = Vec::with_capacity(n);
+    let mut client_names = Vec::with_capacity(n);
+    let mut client_versions = Vec::with_capacity(n);
+    let mut tool_names = Vec::with_capacity(n);
+    let mut inputs = Vec::with_capacity(n);
+    let mut outputs = Vec::with_capacity(n);
+    let mut truncated = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut errors = Vec::with_capacity(n);
+    let mut latencies = Vec::with_capacity(n);
+    let mut started = Vec::with_capacity(n);
+    let mut ended = Vec::with_capacity(n);
+    for r in rows {
+        ids.push(r.id);
+        server_ids.push(r.server_id);
+        deployment_ids.push(r.deployment_id);
+        user_ids.push(r.user_id);
+        client_names.push(r.client_name.clone());
+        client_versions.push(r.client_version.clone());
+        tool_names.push(r.tool_name.clone());
+        inputs.push(r.input.clone());
+        outputs.push(r.output.clone());
+        truncated.push(r.output_truncated);
+        statuses.push(r.status.as_str());
+        errors.push(r.error.clone());
+        latencies.push(r.latency_ms);
+        started.push(r.started_at);
+        ended.push(r.ended_at);
+    }
+    sqlx::query(
+        "INSERT INTO tool_calls (id, server_id, deployment_id, user_id, client_name, client_version, \
+             tool_name, input, output, output_truncated, status, error, latency_ms, started_at, ended_at) \
+         SELECT id, server_id, deployment_id, user_id, client_name, client_version, tool_name, input, output, \
+             output_truncated, status::call_status, error, latency_ms, started_at, ended_at \
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], \
+             $8::jsonb[], $9::jsonb[], $10::bool[], $11::text[], $12::text[], $13::int4[], \
+             $14::timestamptz[], $15::timestamptz[]) \
+             AS t(id, server_id, deployment_id, user_id, client_name, client_version, tool_name, input, output, \
+                  output_truncated, status, error, latency_ms, started_at, ended_at) \
+         ON CONFLICT (id) DO UPDATE SET \
+             output = EXCLUDED.output, output_truncated = EXCLUDED.output_truncated, status = EXCLUDED.status, \
+             error = EXCLUDED.error, latency_ms = EXCLUDED.latency_ms, ended_at = EXCLUDED.ended_at \
+         WHERE tool_calls.status = 'in_progress' AND EXCLUDED.status <> 'in_progress'",
+    )
+    .bind(&ids)
+    .bind(&server_ids)
+    .bind(&deployment_ids)
+    .bind(&user_ids)
+    .bind(&client_names)
+    .bind(&client_versions)
+    .bind(&tool_names)
+    .bind(&inputs)
+    .bind(&outputs)
+    .bind(&truncated)
+    .bind(&statuses)
+    .bind(&errors)
+    .bind(&latencies)
+    .bind(&started)
+    .bind(&ended)
+    .execute(pool)
+    .await
+    .map(|_| ())
+}
+
+/// Caps a JSON document at `limit` bytes of its serialised form. A larger one is replaced by
+/// `{"truncated": true, "size": N, "preview": "<first bytes>"}` and reported as truncated.
+pub fn cap_json(value: Value, limit: usize) -> (Value, bool) {
+    let text = serde_json::to_string(&value).unwrap_or_default();
+    if text.len() <= limit {
+        return (value, false);
+    }
+    let mut cut = limit.min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    (
+        serde_json::json!({ "truncated": true, "size": text.len(), "preview": &text[..cut] }),
+        true,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_documents_pass_whole_and_large_ones_are_cut_with_a_marker() {
+        let (v, cut) = cap_json(serde_json::json!({"a": 1}), 100);
+        assert_eq!(v, serde_json::json!({"a": 1}));
+        assert!(!cut);
+        let big = serde_json::json!({ "text": "é".repeat(1000) });
+        let (v, cut) = cap_json(big, 101);
+        assert!(cut);
+        assert_eq!(v["truncated"], true);
+        assert!(v["preview"].as_str().unwrap().len() <= 101);
+    }
+}

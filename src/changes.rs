@@ -1,0 +1,113 @@
+//! The change feed that keeps every replica's caches fresh (SPEC S5, S12). Database triggers
+//! `NOTIFY gatehouse_changes` with "table:key" when a write commits; each process listens and
+//! broadcasts a [`Change`] to its caches. Writes made by this process are also published
+//! locally the moment they commit, so its own next request never sees stale data.
+
+use std::time::Duration;
+
+use sqlx::{PgPool, postgres::PgListener};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+pub const CHANNEL: &str = "gatehouse_changes";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    Server(Uuid),
+    User(Uuid),
+    Token(Uuid),
+    /// Tool restrictions of some group on this server changed.
+    Restrictions { server_id: Uuid },
+    Deployment { server_id: Uuid },
+    /// Notifications may have been missed (the listener reconnected, or a cache fell behind):
+    /// forget everything.
+    Resync,
+}
+
+impl Change {
+    /// Parses a notification payload such as `servers:7c9e…`.
+    pub fn parse(payload: &str) -> Option<Change> {
+        let (table, key) = payload.split_once(':')?;
+        let id = Uuid::parse_str(key).ok()?;
+        Some(match table {
+            "servers" => Change::Server(id),
+            "users" => Change::User(id),
+            "api_tokens" => Change::Token(id),
+            "tool_restrictions" => Change::Restrictions { server_id: id },
+            "deployments" => Change::Deployment { server_id: id },
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct ChangeFeed {
+    tx: broadcast::Sender<Change>,
+}
+
+impl ChangeFeed {
+    /// A feed that only carries local publications (tests of single pieces).
+    pub fn local() -> Self {
+        let (tx, _) = broadcast::channel(1024);
+        ChangeFeed { tx }
+    }
+
+    /// Starts listening on `pool`'s database; returns once the first LISTEN is in place so
+    /// no change committed after start-up is missed.
+    pub async fn listen(pool: PgPool) -> anyhow::Result<Self> {
+        let feed = Self::local();
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(CHANNEL).await?;
+        let tx = feed.tx.clone();
+        tokio::spawn(async move {
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(notification)) => match Change::parse(notification.payload()) {
+                        Some(change) => {
+                            let _ = tx.send(change);
+                        }
+                        None => tracing::warn!(payload = notification.payload(), "unknown change notification"),
+                    },
+                    // The connection dropped; the next try_recv reconnects. Anything sent in
+                    // between is lost, so caches start over.
+                    Ok(None) => {
+                        tracing::warn!("change feed connection lost; reconnecting");
+                        let _ = tx.send(Change::Resync);
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "change feed error; retrying");
+                        let _ = tx.send(Change::Resync);
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        });
+        Ok(feed)
+    }
+
+    /// Tells this process's caches about a change it just committed.
+    pub fn publish(&self, change: Change) {
+        let _ = self.tx.send(change);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.tx.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_name_a_table_and_a_key() {
+        let id = Uuid::new_v4();
+        assert_eq!(Change::parse(&format!("servers:{id}")), Some(Change::Server(id)));
+        assert_eq!(
+            Change::parse(&format!("tool_restrictions:{id}")),
+            Some(Change::Restrictions { server_id: id })
+        );
+        assert_eq!(Change::parse("servers:not-a-uuid"), None);
+        assert_eq!(Change::parse("nonsense"), None);
+    }
+}

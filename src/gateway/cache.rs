@@ -1,0 +1,235 @@
+//! The gateway's in-memory view of the database: tokens, people, servers and restrictions.
+//! Every request is answered from here; a miss loads from Postgres once (concurrent misses for
+//! one key share the load), and the change feed drops entries the moment their rows change, on
+//! every replica.
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use moka::future::Cache;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::{
+    accounts::Role,
+    changes::{Change, ChangeFeed},
+    crypto::{SecretBox, token_digest},
+    servers::{AuthMethod, ServerSource, ServerStatus, db as servers_db, service::open_env_snapshot},
+    tokens::db as tokens_db,
+};
+
+#[derive(Debug)]
+pub struct TokenEntry {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub server_ids: Option<Vec<Uuid>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked: bool,
+}
+
+#[derive(Debug)]
+pub struct UserEntry {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub group_id: Uuid,
+}
+
+#[derive(Debug)]
+pub struct DeploymentEntry {
+    pub id: Uuid,
+    pub source: ServerSource,
+    pub env: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+pub struct ServerEntry {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub status: ServerStatus,
+    pub auth_method: AuthMethod,
+    pub call_timeout: Duration,
+    pub deployment: Option<Arc<DeploymentEntry>>,
+}
+
+/// Failures loading from Postgres; a request meeting one answers 503, never a wrong answer.
+#[derive(Debug, thiserror::Error)]
+#[error("the gateway could not load {what}: {source}")]
+pub struct LoadError {
+    what: &'static str,
+    #[source]
+    source: Arc<dyn std::error::Error + Send + Sync>,
+}
+
+fn load_error(what: &'static str) -> impl FnOnce(Arc<anyhow::Error>) -> LoadError {
+    move |err| LoadError {
+        what,
+        source: Arc::new(ArcError(err)),
+    }
+}
+
+#[derive(Debug)]
+struct ArcError(Arc<anyhow::Error>);
+impl std::fmt::Display for ArcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+impl std::error::Error for ArcError {}
+
+#[derive(Clone)]
+pub struct GatewayCache {
+    pool: PgPool,
+    secrets: SecretBox,
+    tokens: Cache<[u8; 32], Option<Arc<TokenEntry>>>,
+    users: Cache<Uuid, Option<Arc<UserEntry>>>,
+    servers: Cache<String, Option<Arc<ServerEntry>>>,
+    restrictions: Cache<(Uuid, Uuid), Arc<HashSet<String>>>,
+}
+
+impl GatewayCache {
+    pub fn new(pool: PgPool, secrets: SecretBox, changes: &ChangeFeed) -> Self {
+        // Entries also expire on their own, a backstop should a notification ever be lost
+        // without the listener noticing.
+        let ttl = Duration::from_secs(300);
+        let cache = GatewayCache {
+            pool,
+            secrets,
+            tokens: Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
+            users: Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
+            servers: Cache::builder().max_capacity(10_000).time_to_live(ttl).build(),
+            restrictions: Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
+        };
+        cache.follow(changes);
+        cache
+    }
+
+    fn follow(&self, changes: &ChangeFeed) {
+        let mut rx = changes.subscribe();
+        let cache = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(change) => cache.apply(&change).await,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => cache.apply(&Change::Resync).await,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    /// Drops what `change` makes stale. Server, token and restriction changes are rare admin
+    /// actions, so they clear their whole map; a person's change clears just them.
+    pub async fn apply(&self, change: &Change) {
+        match change {
+            Change::User(id) => self.users.invalidate(id).await,
+            Change::Token(_) => self.tokens.invalidate_all(),
+            Change::Server(_) | Change::Deployment { .. } => self.servers.invalidate_all(),
+            Change::Restrictions { .. } => self.restrictions.invalidate_all(),
+            Change::Resync => {
+                self.tokens.invalidate_all();
+                self.users.invalidate_all();
+                self.servers.invalidate_all();
+                self.restrictions.invalidate_all();
+            }
+        }
+    }
+
+    pub async fn token(&self, bearer: &str) -> Result<Option<Arc<TokenEntry>>, LoadError> {
+        let digest = token_digest(bearer);
+        let pool = self.pool.clone();
+        self.tokens
+            .try_get_with(digest, async move {
+                let row = tokens_db::find_by_digest(&pool, &digest).await?;
+                Ok::<_, anyhow::Error>(row.map(|row| {
+                    Arc::new(TokenEntry {
+                        id: row.id,
+                        user_id: row.user_id,
+                        server_ids: row.server_ids,
+                        expires_at: row.expires_at,
+                        revoked: row.revoked_at.is_some(),
+                    })
+                }))
+            })
+            .await
+            .map_err(load_error("a token"))
+    }
+
+    pub async fn user(&self, id: Uuid) -> Result<Option<Arc<UserEntry>>, LoadError> {
+        let pool = self.pool.clone();
+        self.users
+            .try_get_with(id, async move {
+                let row = crate::accounts::db::find_by_id(&pool, id).await?;
+                Ok::<_, anyhow::Error>(row.map(|row| {
+                    Arc::new(UserEntry {
+                        id: row.id,
+                        email: row.email,
+                        name: row.name,
+                        role: row.role,
+                        group_id: row.group_id,
+                    })
+                }))
+            })
+            .await
+            .map_err(load_error("a user"))
+    }
+
+    /// The server at `/mcp/{slug}` with its live deployment, or `None` for an unknown or
+    /// deleted one.
+    pub async fn server(&self, slug: &str) -> Result<Option<Arc<ServerEntry>>, LoadError> {
+        let pool = self.pool.clone();
+        let secrets = self.secrets.clone();
+        let key = slug.to_owned();
+        self.servers
+            .try_get_with(key, async move {
+                let Some(row) = servers_db::find_by_slug(&pool, slug).await? else {
+                    return Ok::<_, anyhow::Error>(None);
+                };
+                let deployment = match row.live_deployment_id {
+                    Some(id) => match servers_db::find_deployment(&pool, id).await? {
+                        Some(d) => {
+                            let env = open_env_snapshot(&secrets, row.id, d.env.as_deref())?;
+                            Some(Arc::new(DeploymentEntry {
+                                id: d.id,
+                                source: d.source.0,
+                                env: env.into_iter().collect(),
+                            }))
+                        }
+                        None => None,
+                    },
+                    None => None,
+                };
+                Ok(Some(Arc::new(ServerEntry {
+                    id: row.id,
+                    slug: row.slug,
+                    name: row.name,
+                    status: row.status,
+                    auth_method: row.auth_method,
+                    call_timeout: Duration::from_millis(row.call_timeout_ms.max(1) as u64),
+                    deployment,
+                })))
+            })
+            .await
+            .map_err(load_error("a server"))
+    }
+
+    /// The tools `group_id` may not call on `server_id`.
+    pub async fn restrictions(&self, group_id: Uuid, server_id: Uuid) -> Result<Arc<HashSet<String>>, LoadError> {
+        let pool = self.pool.clone();
+        self.restrictions
+            .try_get_with((group_id, server_id), async move {
+                let names: Vec<String> = sqlx::query_scalar(
+                    "SELECT tool_name FROM tool_restrictions WHERE group_id = $1 AND server_id = $2",
+                )
+                .bind(group_id)
+                .bind(server_id)
+                .fetch_all(&pool)
+                .await?;
+                Ok::<_, anyhow::Error>(Arc::new(names.into_iter().collect()))
+            })
+            .await
+            .map_err(load_error("tool restrictions"))
+    }
+}
