@@ -14,7 +14,9 @@ use tower_http::trace::TraceLayer;
 
 use crate::{
     accounts,
+    activity::recorder::{ActivityRecorder, RecorderSettings},
     changes::ChangeFeed,
+    gateway::{self, Gateway},
     crypto::SecretBox,
     app::{App, shell},
     config::Config,
@@ -30,6 +32,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub secrets: SecretBox,
     pub changes: ChangeFeed,
+    pub gateway: Gateway,
 }
 
 impl AppState {
@@ -84,12 +87,21 @@ impl Application {
             .build();
         let secrets = SecretBox::load(config.secret_key.as_ref(), &config.data_dir)?;
         let changes = ChangeFeed::listen(pool.clone()).await?;
+        let recorder = ActivityRecorder::start(pool.clone(), RecorderSettings::new(&config.data_dir));
+        let gateway = Gateway::new(
+            pool.clone(),
+            secrets.clone(),
+            &changes,
+            recorder,
+            gateway::Settings::new(config.public_origin()),
+        )?;
         let state = AppState {
             pool,
             config: Arc::new(config),
             leptos_options,
             secrets,
             changes,
+            gateway,
         };
         let router = router(state.clone());
         Ok(Application {
@@ -150,6 +162,7 @@ fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz).with_state(pool))
+        .merge(state.gateway.router())
         .merge(dashboard)
         .layer(from_fn_with_state(
             csrf::AllowedOrigin(state.config.public_origin()),

@@ -45,6 +45,19 @@ pub struct CurrentUser {
     pub group_name: String,
 }
 
+impl From<&super::db::UserRow> for CurrentUser {
+    fn from(row: &super::db::UserRow) -> Self {
+        CurrentUser {
+            id: row.id,
+            email: row.email.clone(),
+            name: row.name.clone(),
+            role: row.role,
+            group_id: row.group_id,
+            group_name: row.group_name.clone(),
+        }
+    }
+}
+
 impl CurrentUser {
     pub fn actor(&self) -> crate::audit::Actor {
         crate::audit::Actor::User {
@@ -80,14 +93,7 @@ pub async fn load_current_user(
         match session.get::<Uuid>(USER_ID_KEY).await {
             Ok(Some(user_id)) => match db::find_by_id(&pool, user_id).await {
                 Ok(Some(row)) => {
-                    req.extensions_mut().insert(CurrentUser {
-                        id: row.id,
-                        email: row.email,
-                        name: row.name,
-                        role: row.role,
-                        group_id: row.group_id,
-                        group_name: row.group_name,
-                    });
+                    req.extensions_mut().insert(CurrentUser::from(&row));
                 }
                 Ok(None) => {
                     let _ = session.flush().await;

@@ -1,4 +1,224 @@
 //! The gateway (SPEC S5): one MCP URL per server, `/mcp/{slug}`, that authenticates the
 //! person, enforces what their group may call, forwards to the upstream and logs every call.
+//!
+//! Streamable HTTP (both the stateless 2026-07-28 revision and the session-based 2025-11-25
+//! one) is served by rmcp; the legacy HTTP+SSE transport (2024-11-05) by `legacy_sse`. Both
+//! run the same [`handler::GatewayHandler`].
 
 pub mod cache;
+mod calls;
+mod handler;
+mod legacy_sse;
+pub mod principal;
+mod runtime;
+pub mod upstream;
+mod usage;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    body::Body,
+    extract::{Path, Request, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{any, get, post},
+};
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::{
+    activity::recorder::ActivityRecorder,
+    changes::{Change, ChangeFeed},
+    crypto::SecretBox,
+    servers::ServerStatus,
+};
+use cache::{GatewayCache, ServerEntry};
+pub use calls::META_KEY;
+use runtime::ServerRuntime;
+
+/// Limits and policies of the gateway.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Largest request body accepted (413 beyond).
+    pub max_body_bytes: usize,
+    /// Inputs and outputs larger than this are logged cut, with a marker.
+    pub max_logged_bytes: usize,
+    /// Browser origins allowed to call the gateway (besides none at all, for non-browser
+    /// clients). Requests naming any other origin get 403.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Settings {
+    pub fn new(public_origin: String) -> Self {
+        Settings {
+            max_body_bytes: 4 * 1024 * 1024,
+            max_logged_bytes: 256 * 1024,
+            allowed_origins: vec![public_origin],
+        }
+    }
+}
+
+/// What every server runtime shares.
+pub struct Shared {
+    pub cache: GatewayCache,
+    pub recorder: ActivityRecorder,
+    pub http: reqwest::Client,
+    pub settings: Settings,
+    usage: usage::TokenUsage,
+}
+
+#[derive(Clone)]
+pub struct Gateway {
+    shared: Arc<Shared>,
+    runtimes: Arc<Mutex<HashMap<Uuid, Arc<ServerRuntime>>>>,
+    legacy: legacy_sse::Sessions,
+}
+
+impl Gateway {
+    pub fn new(
+        pool: PgPool,
+        secrets: SecretBox,
+        changes: &ChangeFeed,
+        recorder: ActivityRecorder,
+        settings: Settings,
+    ) -> anyhow::Result<Self> {
+        // TLS for upstreams: rustls with ring, chosen once for the process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(10))
+            .build()?;
+        let shared = Arc::new(Shared {
+            cache: GatewayCache::new(pool.clone(), secrets, changes),
+            recorder,
+            http,
+            settings,
+            usage: usage::TokenUsage::start(pool),
+        });
+        let gateway = Gateway {
+            shared,
+            runtimes: Arc::default(),
+            legacy: legacy_sse::Sessions::default(),
+        };
+        gateway.follow(changes);
+        Ok(gateway)
+    }
+
+    pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        Router::new()
+            .route("/mcp/{slug}", any(mcp))
+            .route("/mcp/{slug}/sse", get(legacy_sse::open))
+            .route("/mcp/{slug}/message", post(legacy_sse::message))
+            .with_state(self.clone())
+    }
+
+    pub fn cache(&self) -> &GatewayCache {
+        &self.shared.cache
+    }
+
+    /// The runtime for `server`, created on first use.
+    fn runtime(&self, server: &ServerEntry) -> Arc<ServerRuntime> {
+        let mut runtimes = self.runtimes.lock().expect("runtimes lock");
+        runtimes
+            .entry(server.id)
+            .or_insert_with(|| ServerRuntime::new(server.id, server.slug.clone(), self.shared.clone()))
+            .clone()
+    }
+
+    /// The pid of the process serving `server_id`, if it runs one (for tests and the dashboard).
+    pub fn upstream_pid(&self, server_id: Uuid) -> Option<u32> {
+        self.runtimes.lock().expect("runtimes lock").get(&server_id)?.upstream_pid()
+    }
+
+    /// Stops upstreams of servers that were disabled or deleted, as soon as that is committed.
+    fn follow(&self, changes: &ChangeFeed) {
+        let mut rx = changes.subscribe();
+        let gateway = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let change = match rx.recv().await {
+                    Ok(change) => change,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Change::Resync,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                // Let the cache drop its entry first.
+                tokio::task::yield_now().await;
+                let affected: Vec<Arc<ServerRuntime>> = {
+                    let runtimes = gateway.runtimes.lock().expect("runtimes lock");
+                    match change {
+                        Change::Server(id) => runtimes.get(&id).cloned().into_iter().collect(),
+                        Change::Resync => runtimes.values().cloned().collect(),
+                        _ => Vec::new(),
+                    }
+                };
+                for runtime in affected {
+                    gateway.shared.cache.apply(&Change::Server(runtime.server_id)).await;
+                    let server = gateway.shared.cache.server(&runtime.slug()).await;
+                    let usable = matches!(&server, Ok(Some(s)) if s.id == runtime.server_id && s.status == ServerStatus::Active);
+                    if !usable {
+                        runtime.stop().await;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Stops every upstream and the processes behind them; writes pending activity.
+    pub async fn shutdown(&self) {
+        let runtimes: Vec<_> = self.runtimes.lock().expect("runtimes lock").values().cloned().collect();
+        for runtime in runtimes {
+            runtime.stop().await;
+        }
+        self.shared.usage.flush().await;
+        self.shared.recorder.shutdown().await;
+    }
+}
+
+/// Resolves the server, authenticates the caller, then hands the request to rmcp.
+async fn mcp(State(gateway): State<Gateway>, Path(slug): Path<String>, request: Request) -> Response {
+    let server = match find_server(&gateway, &slug).await {
+        Ok(server) => server,
+        Err(response) => return response,
+    };
+    let (mut parts, body) = request.into_parts();
+    let principal = match principal::authenticate(&gateway.shared.cache, &parts.headers, &parts.uri, server.id).await {
+        Ok(principal) => principal,
+        Err(failure) => return failure.into_response(),
+    };
+    gateway.shared.usage.touch(principal.token_id);
+    parts.extensions.insert(principal);
+    let runtime = gateway.runtime(&server);
+    runtime
+        .http
+        .handle(Request::from_parts(parts, body))
+        .await
+        .map(Body::new)
+}
+
+/// The server at `slug`, or the response for an unknown or deleted one.
+async fn find_server(gateway: &Gateway, slug: &str) -> Result<Arc<ServerEntry>, Response> {
+    match gateway.shared.cache.server(slug).await {
+        Ok(Some(server)) => Ok(server),
+        Ok(None) => Err((
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "not_found", "error_description": format!("There is no MCP server at /mcp/{slug}.") })),
+        )
+            .into_response()),
+        Err(err) => {
+            tracing::error!(error = %err, "loading a server failed");
+            Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "error": "temporarily_unavailable", "error_description": "Gatehouse cannot load this server right now; try again shortly." })),
+            )
+                .into_response())
+        }
+    }
+}

@@ -3,11 +3,17 @@
 use std::{path::PathBuf, sync::OnceLock};
 
 use gatehouse::{
-    accounts::{self, Role, users::CreateUser},
+    accounts::{
+        self, Role,
+        session::{Admin, CurrentUser},
+        users::CreateUser,
+    },
     audit::Actor,
     config::Config,
     db::{self, Durability, EmbeddedPostgres},
-    startup::Application,
+    servers::{self, ServerSource, db::ServerRow, service::NewServer},
+    startup::{AppState, Application},
+    tokens,
 };
 use reqwest::{StatusCode, header};
 use secrecy::SecretString;
@@ -51,6 +57,7 @@ pub async fn fresh_database() -> (String, PgPool) {
 
 pub struct TestApp {
     pub address: String,
+    pub state: AppState,
     pub pool: PgPool,
     pub database_url: String,
     /// A browser-like client: keeps cookies, does not follow redirects so tests can see them.
@@ -70,9 +77,11 @@ pub async fn spawn_app_on(pool: PgPool, database: &str) -> TestApp {
     let data_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("app-{}", addr.port()));
     let config = Config::local(addr, data_dir);
     let app = Application::with_listener(listener, config, pool.clone()).await.expect("app builds");
+    let state = app.state().clone();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     TestApp {
         address: format!("http://{addr}"),
+        state,
         pool,
         database_url: test_cluster().await.url(database),
         client: browser(),
@@ -176,4 +185,74 @@ pub fn location(response: &reqwest::Response) -> String {
         Some(path) => path,
         None => raw,
     }
+}
+
+impl TestApp {
+    /// The proof of admin rights for `user`, as the dashboard would get it after sign-in.
+    pub fn admin(&self, user: &accounts::db::UserRow) -> Admin {
+        Admin::verify(CurrentUser::from(user)).expect("the user is an admin")
+    }
+
+    pub async fn create_server(&self, admin: &Admin, name: &str, source: ServerSource) -> ServerRow {
+        servers::service::create(
+            &self.state,
+            admin,
+            NewServer {
+                name: name.to_owned(),
+                source: Some(source),
+                ..NewServer::default()
+            },
+        )
+        .await
+        .expect("server is created")
+    }
+
+    /// A personal access token for `user`, as minted in the dashboard.
+    pub async fn mint_token(&self, user: &accounts::db::UserRow) -> String {
+        use secrecy::ExposeSecret;
+        let (_, secret) = tokens::service::mint(&self.state, &CurrentUser::from(user), "tests", Some(30))
+            .await
+            .expect("token is minted");
+        secret.expose_secret().to_owned()
+    }
+
+    pub fn mcp_url(&self, slug: &str) -> String {
+        self.url(&format!("/mcp/{slug}"))
+    }
+}
+
+/// The repository root, where the test clients are installed.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `@modelcontextprotocol/server-everything` over stdio, the reference test server.
+pub fn everything_stdio() -> ServerSource {
+    let bin = repo().join("tests/clients/node_modules/.bin/mcp-server-everything");
+    assert!(bin.exists(), "test clients are missing: run scripts/test (it installs them)");
+    ServerSource::Command {
+        command: bin.to_string_lossy().into_owned(),
+        args: vec!["stdio".to_owned()],
+        transport: servers::CommandTransport::Stdio,
+        path: "/mcp".to_owned(),
+    }
+}
+
+/// Runs the Python SDK probe (tests/clients/py/probe.py) and returns what it printed.
+pub async fn python_probe(args: &[&str]) -> serde_json::Value {
+    let python = repo().join(".venv/bin/python");
+    assert!(python.exists(), "the Python test clients are missing: run scripts/test (it installs them)");
+    let output = tokio::process::Command::new(python)
+        .arg(repo().join("tests/clients/py/probe.py"))
+        .args(args)
+        .output()
+        .await
+        .expect("the Python probe runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
+        panic!(
+            "the probe printed no JSON.\nstdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
 }

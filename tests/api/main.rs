@@ -2,6 +2,7 @@
 //! script would. One binary, one module per area.
 
 mod cli;
+mod gateway;
 mod health;
 mod helpers;
 mod sign_in;

@@ -1,0 +1,254 @@
+//! Connections to upstream MCP servers. An [`Upstream`] is one rmcp client session to the
+//! server's live deployment: over Streamable HTTP, legacy SSE, or the stdio/HTTP of a process
+//! the gateway started. It is shared by every downstream session of that server, so it keeps
+//! the routes that send the upstream's own messages (progress, sampling, elicitation,
+//! notifications) back to the downstream they belong to.
+
+mod client;
+pub mod process;
+mod sse;
+
+use std::{sync::Arc, time::Duration};
+
+use reqwest::header::HeaderMap;
+use rmcp::{
+    RoleClient, RoleServer,
+    model::{ClientRequest, ErrorData, ProgressToken, RequestId, ServerResult},
+    service::{ClientLifecycleMode, Peer, PeerRequestOptions, RequestContext, RunningService, ServiceError},
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use tokio::sync::Mutex;
+
+pub use client::{Routes, SessionGuard, UpstreamClient};
+use process::ChildProcess;
+
+use crate::servers::{CommandTransport, RemoteTransport, ServerSource};
+
+/// Why a request could not be forwarded.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// The upstream answered with a JSON-RPC error: passed on as it is.
+    #[error("{}", .0.message)]
+    Upstream(ErrorData),
+    #[error("the upstream did not answer within {} s", .0.as_secs_f64())]
+    Timeout(Duration),
+    #[error("the request was cancelled")]
+    Cancelled,
+    #[error("the upstream connection closed: {0}")]
+    Closed(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConnectError(pub String);
+
+/// Everything needed to open an upstream session.
+pub struct Target<'a> {
+    pub server: &'a str,
+    pub source: &'a ServerSource,
+    pub env: &'a [(String, String)],
+    pub headers: HeaderMap,
+}
+
+pub struct Upstream {
+    service: RunningService<RoleClient, UpstreamClient>,
+    routes: Arc<Routes>,
+    /// The process behind this session, for `command` servers; stopped with the session.
+    process: Mutex<Option<ChildProcess>>,
+}
+
+/// How long a new upstream gets to answer its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an `http` command gets to start listening.
+const PROCESS_START_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Upstream {
+    pub async fn connect(target: Target<'_>, http: &reqwest::Client) -> Result<Upstream, ConnectError> {
+        let routes = Arc::new(Routes::default());
+        let client = UpstreamClient::new(routes.clone());
+        let lifecycle = ClientLifecycleMode::Auto {
+            preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+            legacy_version: Some(rmcp::model::ProtocolVersion::V_2025_11_25),
+        };
+        let handshake = |e: String| ConnectError(format!("the upstream did not complete the MCP handshake: {e}"));
+        let (service, process) = match target.source {
+            ServerSource::Remote { url, transport: RemoteTransport::StreamableHttp } => {
+                let service = serve_http(client, http, url, target.headers, lifecycle)
+                    .await
+                    .map_err(handshake)?;
+                (service, None)
+            }
+            ServerSource::Remote { url, transport: RemoteTransport::Sse } => {
+                let (sink, stream) = sse::connect(http.clone(), url, target.headers, HANDSHAKE_TIMEOUT)
+                    .await
+                    .map_err(|e| ConnectError(format!("could not reach {url}: {e}")))?;
+                let service = timeout(rmcp::serve_client(client, (sink, stream)))
+                    .await
+                    .map_err(handshake)?;
+                (service, None)
+            }
+            ServerSource::Command { command, args, transport: CommandTransport::Stdio, .. } => {
+                let mut child = ChildProcess::spawn(target.server, command, args, target.env, &[], true)
+                    .map_err(|e| ConnectError(format!("could not start `{command}`: {e}")))?;
+                let (stdout, stdin) = child.take_stdio().expect("stdio was piped");
+                match timeout(rmcp::serve_client(client, (stdout, stdin))).await {
+                    Ok(service) => (service, Some(child)),
+                    Err(e) => return Err(process_failed(child, e).await),
+                }
+            }
+            ServerSource::Command { command, args, transport: CommandTransport::Http, path } => {
+                let port = process::free_port().map_err(|e| ConnectError(format!("no free port: {e}")))?;
+                let port_env = [("PORT".to_owned(), port.to_string())];
+                let mut child = ChildProcess::spawn(target.server, command, args, target.env, &port_env, false)
+                    .map_err(|e| ConnectError(format!("could not start `{command}`: {e}")))?;
+                if !process::wait_for_port(port, PROCESS_START_TIMEOUT).await {
+                    let exited = child.try_exit_status();
+                    let why = match exited {
+                        Some(status) => format!("it exited ({status})"),
+                        None => format!("nothing listened on port {port} within {} s", PROCESS_START_TIMEOUT.as_secs()),
+                    };
+                    return Err(process_failed(child, why).await);
+                }
+                let url = format!("http://127.0.0.1:{port}{path}");
+                match serve_http(client, http, &url, target.headers, lifecycle).await {
+                    Ok(service) => (service, Some(child)),
+                    Err(e) => return Err(process_failed(child, e).await),
+                }
+            }
+        };
+        Ok(Upstream {
+            service,
+            routes,
+            process: Mutex::new(process),
+        })
+    }
+
+    pub fn peer(&self) -> &Peer<RoleClient> {
+        self.service.peer()
+    }
+
+    pub fn routes(&self) -> &Arc<Routes> {
+        &self.routes
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.service.is_closed()
+    }
+
+    pub fn info(&self) -> Option<Arc<rmcp::model::ServerPeerInfo>> {
+        self.service.peer().peer_info()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.process.try_lock().ok().and_then(|p| p.as_ref().and_then(|p| p.pid))
+    }
+
+    /// Sends `request` on behalf of the downstream request in `ctx`, with its `_meta` (minus
+    /// what describes the downstream connection), its progress token mapped both ways, and
+    /// its cancellation passed on.
+    pub async fn forward(
+        &self,
+        request: ClientRequest,
+        ctx: &RequestContext<RoleServer>,
+        limit: Option<Duration>,
+    ) -> Result<ServerResult, ForwardError> {
+        let mut meta = ctx.meta.clone();
+        for key in [
+            "io.modelcontextprotocol/protocolVersion",
+            "io.modelcontextprotocol/clientInfo",
+            "io.modelcontextprotocol/clientCapabilities",
+            "progressToken",
+        ] {
+            meta.remove(key);
+        }
+        let downstream_token: Option<ProgressToken> = ctx.meta.get_progress_token();
+        let mut options = match limit {
+            Some(limit) => PeerRequestOptions::with_timeout(limit),
+            None => PeerRequestOptions::no_options(),
+        };
+        if !meta.is_empty() {
+            options = options.with_meta(meta);
+        }
+        let handle = self
+            .peer()
+            .send_request_with_option(request, options)
+            .await
+            .map_err(map_service_error)?;
+        let upstream_id: RequestId = handle.id.clone();
+        let _route = self.routes.open(
+            upstream_id.clone(),
+            handle.progress_token.clone(),
+            ctx.peer.clone(),
+            ctx.id.clone(),
+            downstream_token,
+        );
+        tokio::select! {
+            result = handle.await_response() => result.map_err(map_service_error),
+            () = ctx.ct.cancelled() => {
+                let _ = self
+                    .peer()
+                    .notify_cancelled(rmcp::model::CancelledNotificationParam::new(
+                        Some(upstream_id),
+                        Some("cancelled by the client".to_owned()),
+                    ))
+                    .await;
+                Err(ForwardError::Cancelled)
+            }
+        }
+    }
+
+    /// Ends the session and stops the process behind it, if any.
+    pub async fn close(&self) {
+        self.service.cancellation_token().cancel();
+        if let Some(child) = self.process.lock().await.take() {
+            child.stop(Duration::from_secs(5)).await;
+        }
+    }
+}
+
+fn map_service_error(err: ServiceError) -> ForwardError {
+    match err {
+        ServiceError::McpError(e) => ForwardError::Upstream(e),
+        ServiceError::Timeout { timeout } => ForwardError::Timeout(timeout),
+        ServiceError::Cancelled { .. } => ForwardError::Cancelled,
+        other => ForwardError::Closed(other.to_string()),
+    }
+}
+
+async fn timeout<T, E: std::fmt::Display>(fut: impl Future<Output = Result<T, E>>) -> Result<T, String> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, fut).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", HANDSHAKE_TIMEOUT.as_secs())),
+    }
+}
+
+async fn serve_http(
+    client: UpstreamClient,
+    http: &reqwest::Client,
+    url: &str,
+    headers: HeaderMap,
+    lifecycle: ClientLifecycleMode,
+) -> Result<RunningService<RoleClient, UpstreamClient>, String> {
+    let custom = headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect::<std::collections::HashMap<_, _>>();
+    let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned())
+        .max_concurrent_requests(512)
+        .custom_headers(custom);
+    let transport = StreamableHttpClientTransport::with_client(http.clone(), config);
+    timeout(rmcp::service::serve_client_with_lifecycle(client, transport, lifecycle)).await
+}
+
+async fn process_failed(child: ChildProcess, why: String) -> ConnectError {
+    let tail = child.stderr_tail();
+    child.stop(Duration::from_secs(2)).await;
+    if tail.is_empty() {
+        ConnectError(format!("the server process failed: {why}"))
+    } else {
+        ConnectError(format!("the server process failed: {why}. Its last output:\n{tail}"))
+    }
+}
