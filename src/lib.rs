@@ -9,6 +9,7 @@ pub mod app;
 #[cfg(feature = "ssr")]
 pub mod audit;
 pub mod error;
+pub mod groups;
 pub mod servers;
 pub mod tokens;
 pub mod ui;

@@ -171,6 +171,11 @@ impl Gateway {
         });
     }
 
+    /// Waits until every activity row queued so far is written (or spilled).
+    pub async fn flush_activity(&self) {
+        self.shared.recorder.flush().await;
+    }
+
     /// Stops every upstream and the processes behind them; writes pending activity.
     pub async fn shutdown(&self) {
         let runtimes: Vec<_> = self.runtimes.lock().expect("runtimes lock").values().cloned().collect();

@@ -242,17 +242,70 @@ pub fn everything_stdio() -> ServerSource {
 pub async fn python_probe(args: &[&str]) -> serde_json::Value {
     let python = repo().join(".venv/bin/python");
     assert!(python.exists(), "the Python test clients are missing: run scripts/test (it installs them)");
-    let output = tokio::process::Command::new(python)
-        .arg(repo().join("tests/clients/py/probe.py"))
-        .args(args)
-        .output()
-        .await
-        .expect("the Python probe runs");
+    run_probe(
+        tokio::process::Command::new(python)
+            .arg(repo().join("tests/clients/py/probe.py"))
+            .args(args),
+    )
+    .await
+}
+
+/// Runs a Node probe from tests/clients/node and returns what it printed.
+pub async fn node_probe(script: &str, args: &[&str]) -> serde_json::Value {
+    run_probe(
+        tokio::process::Command::new("node")
+            .arg(repo().join("tests/clients/node").join(script))
+            .args(args),
+    )
+    .await
+}
+
+/// Runs a probe command and parses the one JSON document it prints.
+pub async fn run_probe(command: &mut tokio::process::Command) -> serde_json::Value {
+    let output = command.output().await.expect("the probe runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
+    let last = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or_default();
+    serde_json::from_str(last.trim()).unwrap_or_else(|_| {
         panic!(
             "the probe printed no JSON.\nstdout: {stdout}\nstderr: {}",
             String::from_utf8_lossy(&output.stderr)
         )
     })
+}
+
+/// A server process a test runs beside Gatehouse; killed when dropped.
+pub struct Background {
+    _child: tokio::process::Child,
+    pub port: u16,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts `program args` with `PORT` set to a free port and waits until it listens.
+pub async fn background(program: &std::path::Path, args: &[&str]) -> Background {
+    let port = free_port();
+    let child = tokio::process::Command::new(program)
+        .args(args.iter().map(|a| a.replace("{port}", &port.to_string())))
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("background server starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "{} never listened on {port}", program.display());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Background { _child: child, port }
+}
+
+pub fn everything_bin() -> PathBuf {
+    repo().join("tests/clients/node_modules/.bin/mcp-server-everything")
+}
+
+pub fn venv_bin(name: &str) -> PathBuf {
+    repo().join(".venv/bin").join(name)
 }

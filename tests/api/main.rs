@@ -5,4 +5,5 @@ mod cli;
 mod gateway;
 mod health;
 mod helpers;
+mod interop;
 mod sign_in;
