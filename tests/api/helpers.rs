@@ -264,8 +264,10 @@ pub async fn node_probe(script: &str, args: &[&str]) -> serde_json::Value {
 pub async fn run_probe(command: &mut tokio::process::Command) -> serde_json::Value {
     let output = command.output().await.expect("the probe runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
+    // Either the whole output is one (pretty-printed) document, or its last line is.
+    let whole = serde_json::from_str(stdout.trim());
     let last = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or_default();
-    serde_json::from_str(last.trim()).unwrap_or_else(|_| {
+    whole.or_else(|_| serde_json::from_str(last.trim())).unwrap_or_else(|_| {
         panic!(
             "the probe printed no JSON.\nstdout: {stdout}\nstderr: {}",
             String::from_utf8_lossy(&output.stderr)

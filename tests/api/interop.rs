@@ -149,3 +149,33 @@ async fn every_client_generation_and_transport_sees_the_same_policy() {
         .unwrap();
     assert_eq!(denied, outcomes.len() as i64);
 }
+
+/// The MCP Inspector's command-line mode, over Streamable HTTP and over SSE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mcp_inspector_cli_lists_and_calls_tools() {
+    let setup = setup(everything_stdio(), "get-sum").await;
+    // The CLI proper; its `mcp-inspector-cli` launcher only re-spawns this file.
+    let inspector = repo().join("tests/clients/node_modules/@modelcontextprotocol/inspector/cli/build/index.js");
+    let auth = format!("Authorization: Bearer {}", setup.token);
+    let sse = format!("{}/sse", setup.url);
+    for (transport, url) in [("http", setup.url.as_str()), ("sse", sse.as_str())] {
+        let run = |method_args: Vec<&str>| {
+            let mut command = tokio::process::Command::new("node");
+            command
+                .arg(&inspector)
+                .args([url, "--transport", transport, "--header", &auth])
+                .args(method_args);
+            command
+        };
+        let listed = crate::helpers::run_probe(&mut run(vec!["--method", "tools/list"])).await;
+        let names: Vec<&str> = listed["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        assert!(names.contains(&"echo") && !names.contains(&"get-sum"), "{transport}: {names:?}");
+        let called = crate::helpers::run_probe(&mut run(vec![
+            "--method", "tools/call", "--tool-name", "echo", "--tool-arg", "message=inspected",
+        ]))
+        .await;
+        assert!(called["content"][0]["text"].as_str().unwrap().contains("inspected"), "{transport}: {called}");
+        let denied = crate::helpers::run_probe(&mut run(vec!["--method", "tools/call", "--tool-name", "get-sum", "--tool-arg", "a=1", "--tool-arg", "b=2"])).await;
+        assert_eq!(denied["isError"], true, "{transport}: {denied}");
+    }
+}
