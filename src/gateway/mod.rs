@@ -200,12 +200,60 @@ async fn mcp(State(gateway): State<Gateway>, Path(slug): Path<String>, request: 
     };
     gateway.shared.usage.touch(principal.token_id);
     parts.extensions.insert(principal);
+    // rmcp answers unreadable bodies with 415; JSON-RPC wants a parse error. Reading the body
+    // here (which rmcp would do anyway) lets the gateway say which.
+    let json_post = parts.method == axum::http::Method::POST && is_json(&parts.headers);
+    let body = if json_post {
+        match axum::body::to_bytes(body, gateway.shared.settings.max_body_bytes).await {
+            Ok(bytes) if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() => Body::from(bytes),
+            Ok(_) => return jsonrpc_error(StatusCode::BAD_REQUEST, -32700, "Parse error: the body is not valid JSON."),
+            Err(err) if is_too_large(&err) => {
+                let limit = gateway.shared.settings.max_body_bytes / (1024 * 1024);
+                return jsonrpc_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    -32600,
+                    &format!("The request body is larger than {limit} MiB."),
+                );
+            }
+            Err(_) => return jsonrpc_error(StatusCode::BAD_REQUEST, -32600, "The request body could not be read."),
+        }
+    } else {
+        body
+    };
     let runtime = gateway.runtime(&server);
-    runtime
-        .http
-        .handle(Request::from_parts(parts, body))
-        .await
-        .map(Body::new)
+    let response = runtime.http.handle(Request::from_parts(parts, body)).await.map(Body::new);
+    if json_post && response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            -32600,
+            "Invalid Request: the body is JSON but not a JSON-RPC request or notification.",
+        );
+    }
+    response
+}
+
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn is_too_large(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// A JSON-RPC error the gateway answers itself, before any server sees the request.
+fn jsonrpc_error(status: StatusCode, code: i32, message: &str) -> Response {
+    (status, Json(json!({ "jsonrpc": "2.0", "error": { "code": code, "message": message } }))).into_response()
 }
 
 /// The server at `slug`, or the response for an unknown or deleted one.

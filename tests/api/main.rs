@@ -3,6 +3,7 @@
 
 mod cli;
 mod gateway;
+mod gateway_edges;
 mod health;
 mod helpers;
 mod interop;

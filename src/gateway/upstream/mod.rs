@@ -243,8 +243,8 @@ async fn serve_http(
     timeout(rmcp::service::serve_client_with_lifecycle(client, transport, lifecycle)).await
 }
 
-async fn process_failed(child: ChildProcess, why: String) -> ConnectError {
-    let tail = child.stderr_tail();
+async fn process_failed(mut child: ChildProcess, why: String) -> ConnectError {
+    let tail = child.last_words().await;
     child.stop(Duration::from_secs(2)).await;
     if tail.is_empty() {
         ConnectError(format!("the server process failed: {why}"))

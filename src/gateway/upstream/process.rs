@@ -21,6 +21,7 @@ const STDERR_LINES_KEPT: usize = 20;
 pub struct ChildProcess {
     child: Box<dyn ChildWrapper>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    stderr_reader: Option<tokio::task::JoinHandle<()>>,
     pub pid: Option<u32>,
 }
 
@@ -50,10 +51,11 @@ impl ChildProcess {
         let mut child = wrapped.spawn()?;
         let pid = child.id();
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        let mut stderr_reader = None;
         if let Some(stderr) = child.stderr().take() {
             let tail = stderr_tail.clone();
             let server = server.to_owned();
-            tokio::spawn(async move {
+            stderr_reader = Some(tokio::spawn(async move {
                 let mut lines = BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     tracing::info!(target: "gatehouse::upstream", server, "{line}");
@@ -63,17 +65,25 @@ impl ChildProcess {
                     }
                     tail.push_back(line);
                 }
-            });
+            }));
         }
         tracing::info!(server, pid, command, "started an upstream process");
-        Ok(ChildProcess { child, stderr_tail, pid })
+        Ok(ChildProcess { child, stderr_tail, stderr_reader, pid })
     }
 
     pub fn take_stdio(&mut self) -> Option<(tokio::process::ChildStdout, tokio::process::ChildStdin)> {
         Some((self.child.stdout().take()?, self.child.stdin().take()?))
     }
 
-    /// The last lines the process wrote to stderr, to explain why it failed.
+    /// The last lines the process wrote to stderr, to explain why it failed. Gives an exited
+    /// process a moment to have its last words read.
+    pub async fn last_words(&mut self) -> String {
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = tokio::time::timeout(Duration::from_millis(500), reader).await;
+        }
+        self.stderr_tail()
+    }
+
     pub fn stderr_tail(&self) -> String {
         let tail = self.stderr_tail.lock().expect("stderr tail lock");
         tail.iter().cloned().collect::<Vec<_>>().join("\n")

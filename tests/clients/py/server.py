@@ -7,6 +7,7 @@ import argparse
 import asyncio
 
 from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 mcp = MCPServer("gatehouse-test-python")
 
@@ -32,8 +33,8 @@ async def sleep(seconds: float) -> str:
 
 @mcp.tool()
 def fail(message: str) -> str:
-    """Always fails with the given message."""
-    raise ValueError(message)
+    """Always fails with the given message (a ToolError, so the model sees it)."""
+    raise ToolError(message)
 
 
 if __name__ == "__main__":
