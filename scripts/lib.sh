@@ -124,6 +124,28 @@ ensure_node_tools() {
   ln -sfn "$ROOT/tools/node_modules/.bin/wasm-opt" "$TOOLS/bin/wasm-opt"
 }
 
+# The real MCP clients and servers the tests drive, at pinned versions: npm packages in
+# tests/clients/node_modules, Python packages in .venv.
+ensure_test_clients() {
+  command -v npm >/dev/null || die "npm not found: install Node.js 20 or newer"
+  local clients="$ROOT/tests/clients"
+  if ! [ -d "$clients/node_modules/@modelcontextprotocol/sdk" ] || [ "$clients/package-lock.json" -nt "$clients/node_modules/.package-lock.json" ]; then
+    step "Installing the Node MCP test clients (pinned)"
+    (cd "$clients" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  fi
+  # conformance 0.2.0-alpha imports fs.globSync (Node 22+) for a command we do not use; on
+  # Node 20 that import alone kills it, so drop it.
+  sed -i -E 's/globSync as [A-Za-z_$]+,//' "$clients/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+  local venv="$ROOT/.venv" stamp="$ROOT/.venv/.requirements"
+  if ! [ -x "$venv/bin/python" ] || ! cmp -s "$clients/requirements.txt" "$stamp"; then
+    step "Installing the Python MCP test clients (pinned)"
+    command -v python3 >/dev/null || die "python3 not found: install Python 3.10 or newer"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$clients/requirements.txt" >&2
+    cp "$clients/requirements.txt" "$stamp"
+  fi
+}
+
 # Builds the browser bundle and the static assets into target/site.
 build_site() {
   local site="$ROOT/target/site" pkg="$ROOT/target/site/pkg" wasm_target="$ROOT/target/wasm"

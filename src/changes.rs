@@ -56,32 +56,8 @@ impl ChangeFeed {
     /// no change committed after start-up is missed.
     pub async fn listen(pool: PgPool) -> anyhow::Result<Self> {
         let feed = Self::local();
-        let mut listener = PgListener::connect_with(&pool).await?;
-        listener.listen(CHANNEL).await?;
-        let tx = feed.tx.clone();
-        tokio::spawn(async move {
-            loop {
-                match listener.try_recv().await {
-                    Ok(Some(notification)) => match Change::parse(notification.payload()) {
-                        Some(change) => {
-                            let _ = tx.send(change);
-                        }
-                        None => tracing::warn!(payload = notification.payload(), "unknown change notification"),
-                    },
-                    // The connection dropped; the next try_recv reconnects. Anything sent in
-                    // between is lost, so caches start over.
-                    Ok(None) => {
-                        tracing::warn!("change feed connection lost; reconnecting");
-                        let _ = tx.send(Change::Resync);
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "change feed error; retrying");
-                        let _ = tx.send(Change::Resync);
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                }
-            }
-        });
+        let listener = connect(&pool).await?;
+        tokio::spawn(follow(pool, listener, feed.tx.clone()));
         Ok(feed)
     }
 
@@ -92,6 +68,44 @@ impl ChangeFeed {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.tx.subscribe()
+    }
+}
+
+async fn connect(pool: &PgPool) -> sqlx::Result<PgListener> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+/// Relays notifications. When the connection drops, caches keep serving what they hold (while
+/// Postgres is away nothing can change); once listening again, anything may have changed in
+/// between, so caches start over.
+async fn follow(pool: PgPool, mut listener: PgListener, tx: broadcast::Sender<Change>) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(notification)) => match Change::parse(notification.payload()) {
+                Some(change) => {
+                    let _ = tx.send(change);
+                }
+                None => tracing::warn!(payload = notification.payload(), "unknown change notification"),
+            },
+            Ok(None) | Err(_) => {
+                tracing::warn!("change feed connection lost; reconnecting");
+                let mut wait = Duration::from_millis(200);
+                listener = loop {
+                    tokio::time::sleep(wait).await;
+                    match connect(&pool).await {
+                        Ok(listener) => break listener,
+                        Err(err) => {
+                            tracing::debug!(error = %err, "change feed reconnect failed");
+                            wait = (wait * 2).min(Duration::from_secs(5));
+                        }
+                    }
+                };
+                tracing::info!("change feed listening again");
+                let _ = tx.send(Change::Resync);
+            }
+        }
     }
 }
 

@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// share it; without it a key is created in the data directory.
     #[arg(long, env = "GATEHOUSE_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+    /// Activity rows kept in memory while Postgres is unreachable; beyond that they go to a
+    /// spill file in the data directory.
+    #[arg(long, env = "GATEHOUSE_ACTIVITY_BUFFER_ROWS", default_value_t = 50_000)]
+    pub activity_buffer_rows: usize,
 }
 
 /// Settings the running application needs, resolved and checked.
@@ -58,6 +62,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub site_root: PathBuf,
     pub secret_key: Option<SecretString>,
+    pub activity_buffer_rows: usize,
 }
 
 impl Config {
@@ -83,6 +88,7 @@ impl Config {
                 .as_deref()
                 .filter(|k| !k.trim().is_empty())
                 .map(|k| SecretString::from(k.to_owned())),
+            activity_buffer_rows: args.activity_buffer_rows,
         })
     }
 
@@ -95,6 +101,7 @@ impl Config {
             data_dir,
             site_root: default_site_root(),
             secret_key: None,
+            activity_buffer_rows: 50_000,
         }
     }
 

@@ -87,7 +87,9 @@ impl Application {
             .build();
         let secrets = SecretBox::load(config.secret_key.as_ref(), &config.data_dir)?;
         let changes = ChangeFeed::listen(pool.clone()).await?;
-        let recorder = ActivityRecorder::start(pool.clone(), RecorderSettings::new(&config.data_dir));
+        let mut recorder_settings = RecorderSettings::new(&config.data_dir);
+        recorder_settings.memory_rows = config.activity_buffer_rows;
+        let recorder = ActivityRecorder::start(pool.clone(), recorder_settings);
         let gateway = Gateway::new(
             pool.clone(),
             secrets.clone(),

@@ -207,6 +207,27 @@ impl TestApp {
         .expect("server is created")
     }
 
+    pub async fn create_server_with_env(
+        &self,
+        admin: &Admin,
+        name: &str,
+        source: ServerSource,
+        env: Vec<(String, String)>,
+    ) -> ServerRow {
+        servers::service::create(
+            &self.state,
+            admin,
+            NewServer {
+                name: name.to_owned(),
+                source: Some(source),
+                env,
+                ..NewServer::default()
+            },
+        )
+        .await
+        .expect("server is created")
+    }
+
     /// A personal access token for `user`, as minted in the dashboard.
     pub async fn mint_token(&self, user: &accounts::db::UserRow) -> String {
         use secrecy::ExposeSecret;
@@ -310,4 +331,81 @@ pub fn everything_bin() -> PathBuf {
 
 pub fn venv_bin(name: &str) -> PathBuf {
     repo().join(".venv/bin").join(name)
+}
+
+/// One tools/call in the stateless 2026-07-28 revision: a single POST with the headers and
+/// `_meta` that revision requires. Returns the HTTP status and the JSON-RPC response.
+pub async fn stateless_call(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    tool: &str,
+    arguments: serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {
+            "name": tool,
+            "arguments": arguments,
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": { "name": "gatehouse-tests", "version": "1.0" },
+            },
+        },
+    });
+    let response = client
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .json(&body)
+        .send()
+        .await
+        .expect("the request is sent");
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    let parsed = serde_json::from_str(&text).unwrap_or_else(|_| {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str::<serde_json::Value>(d.trim()).ok())
+            .find(|m| m.get("id").is_some())
+            .unwrap_or(serde_json::Value::Null)
+    });
+    (status, parsed)
+}
+
+/// The app on its own Postgres cluster (for tests that stop Postgres), with `tweak` applied
+/// to the configuration.
+pub async fn spawn_app_on_own_cluster(tweak: impl FnOnce(&mut Config)) -> (TestApp, EmbeddedPostgres, PathBuf) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("own-{}", Uuid::new_v4().simple()));
+    let cluster = EmbeddedPostgres::start(&dir, "gatehouse", Durability::Throwaway)
+        .await
+        .expect("a private cluster starts");
+    let pool = db::pool_options(5)
+        .acquire_timeout(std::time::Duration::from_secs(2))
+        .connect_with(cluster.connect_options("gatehouse"))
+        .await
+        .unwrap();
+    db::migrate(&pool).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = Config::local(addr, dir.join("data"));
+    tweak(&mut config);
+    let app = Application::with_listener(listener, config, pool.clone()).await.expect("app builds");
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let test_app = TestApp {
+        address: format!("http://{addr}"),
+        state,
+        pool,
+        database_url: cluster.url("gatehouse"),
+        client: browser(),
+    };
+    (test_app, cluster, dir)
 }

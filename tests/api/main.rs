@@ -2,9 +2,11 @@
 //! script would. One binary, one module per area.
 
 mod cli;
+mod durability;
 mod gateway;
 mod gateway_edges;
 mod health;
 mod helpers;
 mod interop;
 mod sign_in;
+mod supervision;

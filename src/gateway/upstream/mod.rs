@@ -133,8 +133,10 @@ impl Upstream {
         &self.routes
     }
 
+    /// Whether the session ended: closed by us, or its transport went away (the process
+    /// exited, the remote hung up).
     pub fn is_closed(&self) -> bool {
-        self.service.is_closed()
+        self.service.is_closed() || self.service.peer().is_transport_closed()
     }
 
     pub fn info(&self) -> Option<Arc<rmcp::model::ServerPeerInfo>> {

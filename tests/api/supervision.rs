@@ -1,0 +1,112 @@
+//! Processes the gateway starts: shared by every session, restarted after a crash, stopped when
+//! their server is disabled, and never leaked.
+
+use std::time::Duration;
+
+use gatehouse::{accounts::Role, servers::ServerStatus};
+use rmcp::{
+    ServiceExt,
+    model::CallToolRequestParams,
+    transport::{StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig},
+};
+use serde_json::json;
+
+use crate::helpers::{everything_stdio, spawn_app};
+
+/// Processes started for this test: the server's environment carries `mark`, and every
+/// process the gateway starts for it (and their children) inherit it. Tests run side by side
+/// in one process, so the parent pid alone would count other tests' servers.
+fn processes_marked(mark: &str) -> Vec<u32> {
+    let needle = format!("LEAK_MARK={mark}");
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // Zombies have exited; they only wait to be reaped.
+            let zombie = state.rsplit_once(')')?.1.split_whitespace().next()? == "Z";
+            let marked = environ.split(|b| *b == 0).any(|var| var == needle.as_bytes());
+            (marked && !zombie).then_some(pid)
+        })
+        .collect();
+    pids.sort();
+    pids
+}
+
+/// server-everything over stdio, marked so its processes can be found.
+fn marked_everything(mark: &str) -> (gatehouse::servers::ServerSource, Vec<(String, String)>) {
+    (everything_stdio(), vec![("LEAK_MARK".to_owned(), mark.to_owned())])
+}
+
+async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_sessions_share_one_process_and_leave_none_behind() {
+    let app = spawn_app().await;
+    let admin = app.create_user("admin@example.com", Role::Admin).await;
+    let admin = app.admin(&admin);
+    let member = app.create_user("member@example.com", Role::Member).await;
+    let mark = uuid::Uuid::new_v4().to_string();
+    let (source, env) = marked_everything(&mark);
+    let server = app.create_server_with_env(&admin, "Everything", source, env).await;
+    let token = app.mint_token(&member).await;
+    let url = app.mcp_url(&server.slug);
+
+    for i in 0..200 {
+        let config = StreamableHttpClientTransportConfig::with_uri(url.clone()).auth_header(token.clone());
+        let client = ().serve(StreamableHttpClientTransport::from_config(config)).await.expect("session opens");
+        let arguments = json!({ "message": format!("session {i}") }).as_object().unwrap().clone();
+        let result = client.call_tool(CallToolRequestParams::new("echo").with_arguments(arguments)).await.unwrap();
+        assert_ne!(result.is_error, Some(true));
+        client.cancel().await.unwrap();
+    }
+    let pid = app.state.gateway.upstream_pid(server.id).expect("the server process runs");
+    assert_eq!(processes_marked(&mark), vec![pid], "one process served all 200 sessions");
+
+    gatehouse::servers::service::set_status(&app.state, &admin, server.id, ServerStatus::Disabled).await.unwrap();
+    wait_until("the process is stopped", || processes_marked(&mark).is_empty()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_process_is_restarted_by_itself() {
+    let app = spawn_app().await;
+    let admin = app.create_user("admin@example.com", Role::Admin).await;
+    let member = app.create_user("member@example.com", Role::Member).await;
+    let mark = uuid::Uuid::new_v4().to_string();
+    let (source, env) = marked_everything(&mark);
+    let server = app.create_server_with_env(&app.admin(&admin), "Everything", source, env).await;
+    let token = app.mint_token(&member).await;
+    let url = app.mcp_url(&server.slug);
+    let call = |message: &'static str| {
+        let (url, token) = (url.clone(), token.clone());
+        async move {
+            let config = StreamableHttpClientTransportConfig::with_uri(url).auth_header(token);
+            let client = ().serve(StreamableHttpClientTransport::from_config(config)).await.expect("session opens");
+            let arguments = json!({ "message": message }).as_object().unwrap().clone();
+            let result = client.call_tool(CallToolRequestParams::new("echo").with_arguments(arguments)).await.unwrap();
+            client.cancel().await.unwrap();
+            result
+        }
+    };
+    call("first").await;
+    let first = app.state.gateway.upstream_pid(server.id).unwrap();
+
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let gateway = app.state.gateway.clone();
+    wait_until("a new process runs", || gateway.upstream_pid(server.id).is_some_and(|pid| pid != first)).await;
+
+    let result = call("after the crash").await;
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    let now = app.state.gateway.upstream_pid(server.id).unwrap();
+    wait_until("only the new process runs", || processes_marked(&mark) == vec![now]).await;
+}
