@@ -62,6 +62,8 @@ impl ServerRuntime {
             let mut config = StreamableHttpServerConfig::default()
                 .disable_allowed_hosts()
                 .with_sse_keep_alive(Some(Duration::from_secs(15)))
+                // Stateless answers as plain JSON when nothing needs streaming first.
+                .with_json_response(true)
                 .with_max_request_body_bytes(shared.settings.max_body_bytes)
                 .with_allowed_origins(shared.settings.allowed_origins.clone());
             config = config.enforce_origin_validation();

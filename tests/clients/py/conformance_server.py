@@ -58,12 +58,14 @@ from mcp_types import (
     UnsubscribeRequestParams,
 )
 from mcp_types.methods import CACHEABLE_METHODS
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field
 
 from mcp.server import MCPServer
 from mcp.server.caching import CacheHint
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, UserMessage
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.prompts import Prompt
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.streamable_http import EventCallback, EventMessage, EventStore
@@ -171,6 +173,7 @@ mcp = MCPServer(
 
 
 # --- Content tools (both eras) --------------------------------------------------------
+
 
 @mcp.tool()
 def test_simple_text() -> str:
@@ -376,7 +379,6 @@ async def test_elicitation_sep1330_enums(ctx: Context) -> str:
 
 # --- SEP-2243 custom header tool (2026-07-28) -----------------------------------------
 
-
 # `x-mcp-header` asks 2026-07-28 clients to mirror the argument into an `Mcp-Param-Region`
 # header; the SDK checks header against body and rejects a mismatch (-32020, HTTP 400).
 Region = Annotated[
@@ -480,6 +482,17 @@ def _sampling(prompt: str, max_tokens: int) -> dict[str, Any]:
 ROOTS_REQUEST: dict[str, Any] = {"method": "roots/list", "params": {}}
 
 
+def _input_required(ctx: Context, requests: dict[str, Any], request_state: str | None = None) -> InputRequiredResult:
+    """Ask the client for input, the 2026-07-28 way.
+
+    An earlier-era session cannot carry an InputRequiredResult (the SDK would answer
+    with an internal error), so the call fails as a tool error that says why.
+    """
+    if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+        raise ToolError(f"needs protocol 2026-07-28 or later; this session speaks {ctx.protocol_version}")
+    return InputRequiredResult(input_requests=requests, request_state=request_state)
+
+
 def _accepted(ctx: Context, key: str) -> dict[str, Any] | None:
     """The form content of an accepted elicitation answer under `key`, else None."""
     answer = (ctx.input_responses or {}).get(key)
@@ -509,9 +522,7 @@ def test_input_required_result_elicitation(ctx: Context) -> str | InputRequiredR
     """Asks for the user's name, then greets them. Unrelated answers are ignored and re-asked."""
     answer = _accepted(ctx, "user_name")
     if answer is None or not isinstance(answer.get("name"), str):
-        return InputRequiredResult(
-            input_requests={"user_name": _elicitation("What is your name?", {"name": {"type": "string"}})}
-        )
+        return _input_required(ctx, {"user_name": _elicitation("What is your name?", {"name": {"type": "string"}})})
     return f"Hello, {answer['name']}!"
 
 
@@ -520,9 +531,7 @@ def test_input_required_result_sampling(ctx: Context) -> str | InputRequiredResu
     """Asks the client's LLM a question, then reports the answer."""
     text = _sampled_text(ctx, "capital_question")
     if text is None:
-        return InputRequiredResult(
-            input_requests={"capital_question": _sampling("What is the capital of France?", 100)}
-        )
+        return _input_required(ctx, {"capital_question": _sampling("What is the capital of France?", 100)})
     return f"The model answered: {text}"
 
 
@@ -531,7 +540,7 @@ def test_input_required_result_list_roots(ctx: Context) -> str | InputRequiredRe
     """Asks for the client's roots, then lists them."""
     roots = _roots(ctx, "client_roots")
     if roots is None:
-        return InputRequiredResult(input_requests={"client_roots": ROOTS_REQUEST})
+        return _input_required(ctx, {"client_roots": ROOTS_REQUEST})
     return f"Client roots: {', '.join(roots) or '(none)'}"
 
 
@@ -540,8 +549,9 @@ def test_input_required_result_request_state(ctx: Context) -> str | InputRequire
     """Round-trips requestState: completes only when the echoed state is the one it minted."""
     answer = _accepted(ctx, "confirm")
     if answer is None or ctx.request_state != "awaiting-confirm":
-        return InputRequiredResult(
-            input_requests={"confirm": _elicitation("Please confirm", {"ok": {"type": "boolean"}})},
+        return _input_required(
+            ctx,
+            {"confirm": _elicitation("Please confirm", {"ok": {"type": "boolean"}})},
             request_state="awaiting-confirm",
         )
     return f"state-ok: confirmed={answer.get('ok')}"
@@ -559,7 +569,7 @@ def test_input_required_result_multiple_inputs(ctx: Context) -> str | InputRequi
     if roots is None:
         missing["client_roots"] = ROOTS_REQUEST
     if missing:
-        return InputRequiredResult(input_requests=missing, request_state="awaiting-inputs")
+        return _input_required(ctx, missing, request_state="awaiting-inputs")
     return f"{greeting} {name.get('name')} (roots: {', '.join(roots)})"
 
 
@@ -570,14 +580,14 @@ def test_input_required_result_multi_round(ctx: Context) -> str | InputRequiredR
     if state.startswith("step-2:") and (color := _accepted(ctx, "step2")) is not None:
         return f"{state.removeprefix('step-2:')} likes {color.get('color')}"
     if state == "step-1" and (name := _accepted(ctx, "step1")) is not None:
-        return InputRequiredResult(
-            input_requests={
-                "step2": _elicitation("Step 2: What is your favorite color?", {"color": {"type": "string"}})
-            },
+        return _input_required(
+            ctx,
+            {"step2": _elicitation("Step 2: What is your favorite color?", {"color": {"type": "string"}})},
             request_state=f"step-2:{name.get('name')}",
         )
-    return InputRequiredResult(
-        input_requests={"step1": _elicitation("Step 1: What is your name?", {"name": {"type": "string"}})},
+    return _input_required(
+        ctx,
+        {"step1": _elicitation("Step 1: What is your name?", {"name": {"type": "string"}})},
         request_state="step-1",
     )
 
@@ -587,8 +597,9 @@ def test_input_required_result_tampered_state(ctx: Context) -> str | InputRequir
     """Mints requestState for the retry; a tampered echo never reaches here (the SDK rejects it)."""
     if ctx.request_state == "integrity-check" and _accepted(ctx, "confirm") is not None:
         return "requestState verified"
-    return InputRequiredResult(
-        input_requests={"confirm": _elicitation("Please confirm", {"ok": {"type": "boolean"}})},
+    return _input_required(
+        ctx,
+        {"confirm": _elicitation("Please confirm", {"ok": {"type": "boolean"}})},
         request_state="integrity-check",
     )
 
@@ -605,7 +616,7 @@ def test_input_required_result_capabilities(ctx: Context) -> str | InputRequired
     if capabilities.roots is not None and _roots(ctx, "client_roots") is None:
         wanted["client_roots"] = ROOTS_REQUEST
     if wanted:
-        return InputRequiredResult(input_requests=wanted)
+        return _input_required(ctx, wanted)
     return "Done with what the client could provide"
 
 
@@ -619,9 +630,7 @@ async def test_streaming_elicitation(ctx: Context) -> str | InputRequiredResult:
     await ctx.report_progress(50, 100, "Waiting for confirmation")
     answer = _accepted(ctx, "confirmation")
     if answer is None:
-        return InputRequiredResult(
-            input_requests={"confirmation": _elicitation("Continue streaming?", {"ok": {"type": "boolean"}})}
-        )
+        return _input_required(ctx, {"confirmation": _elicitation("Continue streaming?", {"ok": {"type": "boolean"}})})
     return "Streaming complete"
 
 
@@ -630,11 +639,8 @@ def test_input_required_result_prompt(ctx: Context) -> list[UserMessage] | Input
     """A prompt that first asks the user which context to use (InputRequiredResult on prompts/get)."""
     answer = _accepted(ctx, "user_context")
     if answer is None:
-        return InputRequiredResult(
-            input_requests={
-                "user_context": _elicitation("What context should the prompt use?", {"context": {"type": "string"}})
-            }
-        )
+        question = _elicitation("What context should the prompt use?", {"context": {"type": "string"}})
+        return _input_required(ctx, {"user_context": question})
     return [UserMessage(f"Use this context: {answer.get('context')}")]
 
 
