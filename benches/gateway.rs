@@ -63,9 +63,10 @@ impl ServerHandler for Echo {
     }
 }
 
-fn runtime(threads: usize) -> tokio::runtime::Runtime {
+fn runtime(name: &str, threads: usize) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
+        .thread_name(name)
         .enable_all()
         .build()
         .unwrap()
@@ -164,7 +165,7 @@ fn us(d: Duration) -> String {
 fn main() {
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     std::fs::create_dir_all(&dir).unwrap();
-    let setup = runtime(1);
+    let setup = runtime("bench-setup", 1);
 
     // Postgres, for the gateway's users, tokens, servers and activity.
     let pg_dir = dir.join("postgres");
@@ -177,7 +178,7 @@ fn main() {
     });
 
     // The upstream, on its own runtime.
-    let upstream_rt = runtime(1);
+    let upstream_rt = runtime("upstream", 1);
     let upstream_port = upstream_rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -192,7 +193,7 @@ fn main() {
     });
 
     // Gatehouse, on its own runtime.
-    let gateway_rt = runtime(2);
+    let gateway_rt = runtime("gatehouse", 2);
     let (gateway_url, token, state) = gateway_rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -233,7 +234,7 @@ fn main() {
     let direct = Arc::new(Target { label: "direct", url: format!("http://127.0.0.1:{upstream_port}/mcp"), token: None });
     let gateway = Arc::new(Target { label: "gateway", url: gateway_url, token: Some(token) });
 
-    let load = runtime(1);
+    let load = runtime("load", 1);
     let direct_latency = load.block_on(latency(&direct));
     let gateway_latency = load.block_on(latency(&gateway));
     let (direct_rps, _) = load.block_on(throughput(direct.clone()));

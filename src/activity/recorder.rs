@@ -15,14 +15,15 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::CallStatus;
 
-/// One tool call as it is known at a moment: started (`in_progress`) or finished.
+/// One tool call as it is known at a moment: started (`in_progress`) or finished. Input and
+/// output are JSON text, serialised once on the request path and parsed by Postgres; the
+/// input is shared between the start and the end record.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct CallRecord {
     pub id: Uuid,
@@ -32,8 +33,8 @@ pub struct CallRecord {
     pub client_name: Option<String>,
     pub client_version: Option<String>,
     pub tool_name: String,
-    pub input: Option<Value>,
-    pub output: Option<Value>,
+    pub input: Option<Arc<str>>,
+    pub output: Option<String>,
     pub output_truncated: bool,
     pub status: CallStatus,
     pub error: Option<String>,
@@ -338,8 +339,8 @@ async fn write_batch(pool: &PgPool, batch: &[CallRecord]) -> sqlx::Result<()> {
         client_names.push(r.client_name.clone());
         client_versions.push(r.client_version.clone());
         tool_names.push(r.tool_name.clone());
-        inputs.push(r.input.clone());
-        outputs.push(r.output.clone());
+        inputs.push(r.input.as_deref());
+        outputs.push(r.output.as_deref());
         truncated.push(r.output_truncated);
         statuses.push(r.status.as_str());
         errors.push(r.error.clone());
@@ -350,10 +351,10 @@ async fn write_batch(pool: &PgPool, batch: &[CallRecord]) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO tool_calls (id, server_id, deployment_id, user_id, client_name, client_version, \
              tool_name, input, output, output_truncated, status, error, latency_ms, started_at, ended_at) \
-         SELECT id, server_id, deployment_id, user_id, client_name, client_version, tool_name, input, output, \
-             output_truncated, status::call_status, error, latency_ms, started_at, ended_at \
+         SELECT id, server_id, deployment_id, user_id, client_name, client_version, tool_name, input::jsonb, \
+             output::jsonb, output_truncated, status::call_status, error, latency_ms, started_at, ended_at \
          FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], \
-             $8::jsonb[], $9::jsonb[], $10::bool[], $11::text[], $12::text[], $13::int4[], \
+             $8::text[], $9::text[], $10::bool[], $11::text[], $12::text[], $13::int4[], \
              $14::timestamptz[], $15::timestamptz[]) \
              AS t(id, server_id, deployment_id, user_id, client_name, client_version, tool_name, input, output, \
                   output_truncated, status, error, latency_ms, started_at, ended_at) \
@@ -382,35 +383,34 @@ async fn write_batch(pool: &PgPool, batch: &[CallRecord]) -> sqlx::Result<()> {
     .map(|_| ())
 }
 
-/// Caps a JSON document at `limit` bytes of its serialised form. A larger one is replaced by
+/// Caps serialised JSON at `limit` bytes. Larger text is replaced by
 /// `{"truncated": true, "size": N, "preview": "<first bytes>"}` and reported as truncated.
-pub fn cap_json(value: Value, limit: usize) -> (Value, bool) {
-    let text = serde_json::to_string(&value).unwrap_or_default();
-    if text.len() <= limit {
-        return (value, false);
+pub fn cap_json(json: String, limit: usize) -> (String, bool) {
+    if json.len() <= limit {
+        return (json, false);
     }
-    let mut cut = limit.min(text.len());
-    while !text.is_char_boundary(cut) {
+    let mut cut = limit;
+    while !json.is_char_boundary(cut) {
         cut -= 1;
     }
-    (
-        serde_json::json!({ "truncated": true, "size": text.len(), "preview": &text[..cut] }),
-        true,
-    )
+    let capped = serde_json::json!({ "truncated": true, "size": json.len(), "preview": &json[..cut] });
+    (capped.to_string(), true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn small_documents_pass_whole_and_large_ones_are_cut_with_a_marker() {
-        let (v, cut) = cap_json(serde_json::json!({"a": 1}), 100);
-        assert_eq!(v, serde_json::json!({"a": 1}));
+        let (v, cut) = cap_json(r#"{"a":1}"#.to_owned(), 100);
+        assert_eq!(v, r#"{"a":1}"#);
         assert!(!cut);
-        let big = serde_json::json!({ "text": "é".repeat(1000) });
+        let big = serde_json::json!({ "text": "é".repeat(1000) }).to_string();
         let (v, cut) = cap_json(big, 101);
         assert!(cut);
+        let v: Value = serde_json::from_str(&v).unwrap();
         assert_eq!(v["truncated"], true);
         assert!(v["preview"].as_str().unwrap().len() <= 101);
     }

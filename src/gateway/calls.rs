@@ -1,9 +1,9 @@
 //! Where the gateway polices: `tools/list` shows only what the caller's group may call, and
 //! `tools/call` of a restricted tool is answered `permission_denied` without reaching the
 //! upstream. Every `tools/call` becomes an activity row, whether it was forwarded, denied,
-//! refused, timed out or failed.
+//! refused, timed out or failed. The rules here serve both the rmcp path and the fast path.
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use chrono::Utc;
 use rmcp::{
@@ -14,11 +14,14 @@ use rmcp::{
     },
     service::RequestContext,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::{
+    Shared,
+    cache::ServerEntry,
     handler::{GatewayHandler, Refusal, forward_error},
+    principal::Principal,
     upstream::ForwardError,
 };
 use crate::activity::{
@@ -28,6 +31,111 @@ use crate::activity::{
 
 /// The `_meta` key under which the gateway explains what it decided.
 pub const META_KEY: &str = "dev.gatehouse/call";
+
+/// One `tools/call` being accounted for: who, what, when — logged when it starts and once
+/// more when it ends.
+pub(super) struct CallLog {
+    shared: Arc<Shared>,
+    row: CallRecord,
+    clock: Instant,
+}
+
+impl CallLog {
+    pub fn begin(
+        shared: &Arc<Shared>,
+        server_id: Uuid,
+        tool: &str,
+        input_json: Option<String>,
+        client: (Option<String>, Option<String>),
+    ) -> Self {
+        let input = input_json.map(|json| Arc::from(cap_json(json, shared.settings.max_logged_bytes).0));
+        CallLog {
+            shared: shared.clone(),
+            clock: Instant::now(),
+            row: CallRecord {
+                id: Uuid::new_v4(),
+                server_id,
+                deployment_id: None,
+                user_id: None,
+                client_name: client.0,
+                client_version: client.1,
+                tool_name: tool.to_owned(),
+                input,
+                output: None,
+                output_truncated: false,
+                status: CallStatus::InProgress,
+                error: None,
+                latency_ms: None,
+                started_at: Utc::now(),
+                ended_at: None,
+            },
+        }
+    }
+
+    pub fn caller(&mut self, principal: &Principal, server: &ServerEntry) {
+        self.row.user_id = Some(principal.user_id);
+        self.row.deployment_id = server.deployment.as_ref().map(|d| d.id);
+    }
+
+    pub fn tool(&self) -> &str {
+        &self.row.tool_name
+    }
+
+    /// Makes the call visible as `in_progress` while it runs.
+    pub fn started(&self) {
+        self.shared.recorder.record(self.row.clone());
+    }
+
+    pub fn finish(mut self, status: CallStatus, output_json: Option<String>, error: Option<String>) {
+        let (output, truncated) = match output_json {
+            Some(json) => {
+                let (capped, truncated) = cap_json(json, self.shared.settings.max_logged_bytes);
+                (Some(capped), truncated)
+            }
+            None => (None, false),
+        };
+        self.row.status = status;
+        self.row.output = output;
+        self.row.output_truncated = truncated;
+        self.row.error = error;
+        self.row.latency_ms = Some(self.clock.elapsed().as_millis().min(i32::MAX as u128) as i32);
+        self.row.ended_at = Some(Utc::now());
+        self.shared.recorder.record(self.row);
+    }
+}
+
+/// The answer when `principal` may not call `tool` on `server`, if so.
+pub(super) async fn denial(
+    shared: &Shared,
+    principal: &Principal,
+    server: &ServerEntry,
+    tool: &str,
+) -> Result<Option<String>, ErrorData> {
+    let restricted = shared
+        .cache
+        .restrictions(principal.group_id, server.id)
+        .await
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+    Ok(restricted
+        .contains(tool)
+        .then(|| format!("The tool {tool} is restricted by your admin.")))
+}
+
+/// A tool result the gateway wrote itself: an error the model can read, with the reason in
+/// `_meta` for programs.
+pub(super) fn gateway_error(message: &str, reason: &str) -> CallToolResult {
+    let mut meta = MetaObject::new();
+    meta.insert(META_KEY.to_owned(), json!({ "status": reason, "reason": message }));
+    CallToolResult::error(vec![ContentBlock::text(message.to_owned())]).with_meta(Some(meta))
+}
+
+pub(super) fn timeout_message(tool: &str, limit: std::time::Duration) -> String {
+    format!("The tool {tool} did not answer within {} s and was cancelled.", limit.as_secs_f64())
+}
+
+pub(super) fn unavailable_message(server: &ServerEntry, why: &str) -> String {
+    format!("{} is unavailable: {why}", server.name)
+}
 
 pub async fn list_tools(
     handler: &GatewayHandler,
@@ -72,75 +180,30 @@ pub async fn call_tool(
     params: CallToolRequestParams,
     ctx: RequestContext<RoleServer>,
 ) -> Result<CallToolResponse, ErrorData> {
-    let clock = Instant::now();
     let shared = &handler.runtime.shared;
-    let limit = shared.settings.max_logged_bytes;
-    let (client_name, client_version) = handler.client_name_version(&ctx);
-    let arguments = params.arguments.clone().map(Value::Object).unwrap_or(Value::Null);
-    let (input, _) = cap_json(arguments, limit);
-    let mut row = CallRecord {
-        id: Uuid::new_v4(),
-        server_id: handler.runtime.server_id,
-        deployment_id: None,
-        user_id: None,
-        client_name,
-        client_version,
-        tool_name: params.name.to_string(),
-        input: Some(input),
-        output: None,
-        output_truncated: false,
-        status: CallStatus::InProgress,
-        error: None,
-        latency_ms: None,
-        started_at: Utc::now(),
-        ended_at: None,
-    };
-    let finish = |mut row: CallRecord, status: CallStatus, output: Option<Value>, error: Option<String>| {
-        let (output, truncated) = match output {
-            Some(output) => {
-                let (capped, truncated) = cap_json(output, limit);
-                (Some(capped), truncated)
-            }
-            None => (None, false),
-        };
-        row.status = status;
-        row.output = output;
-        row.output_truncated = truncated;
-        row.error = error;
-        row.latency_ms = Some(clock.elapsed().as_millis().min(i32::MAX as u128) as i32);
-        row.ended_at = Some(Utc::now());
-        shared.recorder.record(row);
-    };
+    let input = params.arguments.as_ref().and_then(|a| serde_json::to_string(a).ok());
+    let mut log = CallLog::begin(shared, handler.runtime.server_id, &params.name, input, handler.client_name_version(&ctx));
 
     let entered = match handler.enter(&ctx).await {
         Ok(entered) => entered,
         Err(refusal) => {
             // A refusal is logged when we know who called which server.
             if let Refusal::Disabled(server, principal) | Refusal::Unavailable(server, principal, _) = &refusal {
-                row.user_id = Some(principal.user_id);
-                row.deployment_id = server.deployment.as_ref().map(|d| d.id);
+                log.caller(principal, server);
                 let message = refusal.message();
-                finish(row, CallStatus::Error, None, Some(message.clone()));
+                log.finish(CallStatus::Error, None, Some(message.clone()));
                 return Ok(gateway_error(&message, refusal.reason()).into());
             }
             return Err(refusal.into_error());
         }
     };
-    row.user_id = Some(entered.principal.user_id);
-    row.deployment_id = entered.server.deployment.as_ref().map(|d| d.id);
-
-    let restricted = shared
-        .cache
-        .restrictions(entered.principal.group_id, entered.server.id)
-        .await
-        .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-    if restricted.contains(params.name.as_ref()) {
-        let message = format!("The tool {} is restricted by your admin.", params.name);
-        finish(row, CallStatus::PermissionDenied, None, Some(message.clone()));
+    log.caller(&entered.principal, &entered.server);
+    if let Some(message) = denial(shared, &entered.principal, &entered.server, &params.name).await? {
+        log.finish(CallStatus::PermissionDenied, None, Some(message.clone()));
         return Ok(gateway_error(&message, "permission_denied").into());
     }
 
-    shared.recorder.record(row.clone());
+    log.started();
     let timeout = entered.server.call_timeout;
     let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
     match entered.upstream.forward(request, &ctx, Some(timeout)).await {
@@ -148,55 +211,42 @@ pub async fn call_tool(
             result.result_type.get_or_insert(ResultType::COMPLETE);
             let failed = result.is_error == Some(true);
             let error = failed.then(|| first_text(&result).unwrap_or_else(|| "The tool reported an error.".to_owned()));
-            let output = serde_json::to_value(&result).ok();
-            finish(row, if failed { CallStatus::Error } else { CallStatus::Success }, output, error);
+            let output = serde_json::to_string(&result).ok();
+            log.finish(if failed { CallStatus::Error } else { CallStatus::Success }, output, error);
             Ok(CallToolResponse::Complete(result))
         }
         Ok(ServerResult::InputRequiredResult(result)) => {
-            finish(row, CallStatus::Success, serde_json::to_value(&result).ok(), None);
+            log.finish(CallStatus::Success, serde_json::to_string(&result).ok(), None);
             Ok(CallToolResponse::InputRequired(result))
         }
         Ok(ServerResult::CreateTaskResult(result)) => {
-            finish(row, CallStatus::Success, serde_json::to_value(&result).ok(), None);
+            log.finish(CallStatus::Success, serde_json::to_string(&result).ok(), None);
             Ok(CallToolResponse::Task(result))
         }
         Ok(other) => {
             let message = "The upstream answered tools/call with something other than a tool result.".to_owned();
-            finish(row, CallStatus::Error, serde_json::to_value(&other).ok(), Some(message.clone()));
+            log.finish(CallStatus::Error, serde_json::to_string(&other).ok(), Some(message.clone()));
             Err(ErrorData::internal_error(message, None))
         }
         Err(ForwardError::Timeout(limit)) => {
-            let message = format!(
-                "The tool {} did not answer within {} s and was cancelled.",
-                row.tool_name,
-                limit.as_secs_f64()
-            );
-            finish(row, CallStatus::Timeout, None, Some(message.clone()));
+            let message = timeout_message(log.tool(), limit);
+            log.finish(CallStatus::Timeout, None, Some(message.clone()));
             Ok(gateway_error(&message, "timeout").into())
         }
         Err(ForwardError::Upstream(error)) => {
-            let output = serde_json::to_value(&error).ok();
-            finish(row, CallStatus::Error, output, Some(error.message.to_string()));
+            log.finish(CallStatus::Error, serde_json::to_string(&error).ok(), Some(error.message.to_string()));
             Err(error)
         }
         Err(ForwardError::Cancelled) => {
-            finish(row, CallStatus::Error, None, Some("Cancelled by the client.".to_owned()));
+            log.finish(CallStatus::Error, None, Some("Cancelled by the client.".to_owned()));
             Err(ErrorData::internal_error("cancelled", None))
         }
         Err(ForwardError::Closed(why)) => {
-            let message = format!("{} is unavailable: {why}", entered.server.name);
-            finish(row, CallStatus::Error, None, Some(message.clone()));
+            let message = unavailable_message(&entered.server, &why);
+            log.finish(CallStatus::Error, None, Some(message.clone()));
             Ok(gateway_error(&message, "upstream_unavailable").into())
         }
     }
-}
-
-/// A tool result the gateway wrote itself: an error the model can read, with the reason in
-/// `_meta` for programs.
-fn gateway_error(message: &str, reason: &str) -> CallToolResult {
-    let mut meta = MetaObject::new();
-    meta.insert(META_KEY.to_owned(), json!({ "status": reason, "reason": message }));
-    CallToolResult::error(vec![ContentBlock::text(message.to_owned())]).with_meta(Some(meta))
 }
 
 fn first_text(result: &CallToolResult) -> Option<String> {

@@ -7,6 +7,7 @@
 
 pub mod cache;
 mod calls;
+mod fast;
 mod handler;
 mod legacy_sse;
 pub mod principal;
@@ -205,7 +206,15 @@ async fn mcp(State(gateway): State<Gateway>, Path(slug): Path<String>, request: 
     let json_post = parts.method == axum::http::Method::POST && is_json(&parts.headers);
     let body = if json_post {
         match axum::body::to_bytes(body, gateway.shared.settings.max_body_bytes).await {
-            Ok(bytes) if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() => Body::from(bytes),
+            Ok(bytes) if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() => {
+                if fast::wanted(&parts.headers)
+                    && let Some(principal) = parts.extensions.get::<principal::Principal>()
+                    && let Some(response) = fast::try_call(&gateway, &server, principal, &parts.headers, &bytes).await
+                {
+                    return response;
+                }
+                Body::from(bytes)
+            }
             Ok(_) => return jsonrpc_error(StatusCode::BAD_REQUEST, -32700, "Parse error: the body is not valid JSON."),
             Err(err) if is_too_large(&err) => {
                 let limit = gateway.shared.settings.max_body_bytes / (1024 * 1024);

@@ -243,6 +243,17 @@ impl ServerRuntime {
         }
     }
 
+    /// The current upstream, if connected, for the deployment `server` runs now.
+    pub fn connected(&self, server: &ServerEntry) -> Option<Arc<Upstream>> {
+        let slot = self.slot.try_lock().ok()?;
+        if slot.deployment_id != server.deployment.as_ref().map(|d| d.id) {
+            return None;
+        }
+        drop(slot);
+        let current = self.current.read().expect("current lock").clone()?;
+        (!current.is_closed()).then_some(current)
+    }
+
     pub fn upstream_pid(&self) -> Option<u32> {
         self.current.read().expect("current lock").as_ref().and_then(|u| u.pid())
     }

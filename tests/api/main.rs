@@ -3,6 +3,7 @@
 
 mod cli;
 mod durability;
+mod fast_path;
 mod gateway;
 mod gateway_edges;
 mod health;

@@ -44,6 +44,12 @@ pub enum ForwardError {
 #[error("{0}")]
 pub struct ConnectError(pub String);
 
+#[derive(Clone, Debug)]
+pub struct HttpEndpoint {
+    pub url: String,
+    pub headers: HeaderMap,
+}
+
 /// Everything needed to open an upstream session.
 pub struct Target<'a> {
     pub server: &'a str,
@@ -55,6 +61,8 @@ pub struct Target<'a> {
 pub struct Upstream {
     service: RunningService<RoleClient, UpstreamClient>,
     routes: Arc<Routes>,
+    /// Where an HTTP upstream takes its requests, and the headers the gateway adds.
+    http: Option<HttpEndpoint>,
     /// The process behind this session, for `command` servers; stopped with the session.
     process: Mutex<Option<ChildProcess>>,
 }
@@ -73,11 +81,13 @@ impl Upstream {
             legacy_version: Some(rmcp::model::ProtocolVersion::V_2025_11_25),
         };
         let handshake = |e: String| ConnectError(format!("the upstream did not complete the MCP handshake: {e}"));
+        let mut endpoint = None;
         let (service, process) = match target.source {
             ServerSource::Remote { url, transport: RemoteTransport::StreamableHttp } => {
-                let service = serve_http(client, http, url, target.headers, lifecycle)
+                let service = serve_http(client, http, url, target.headers.clone(), lifecycle)
                     .await
                     .map_err(handshake)?;
+                endpoint = Some(HttpEndpoint { url: url.clone(), headers: target.headers });
                 (service, None)
             }
             ServerSource::Remote { url, transport: RemoteTransport::Sse } => {
@@ -112,8 +122,11 @@ impl Upstream {
                     return Err(process_failed(child, why).await);
                 }
                 let url = format!("http://127.0.0.1:{port}{path}");
-                match serve_http(client, http, &url, target.headers, lifecycle).await {
-                    Ok(service) => (service, Some(child)),
+                match serve_http(client, http, &url, target.headers.clone(), lifecycle).await {
+                    Ok(service) => {
+                        endpoint = Some(HttpEndpoint { url, headers: target.headers });
+                        (service, Some(child))
+                    }
                     Err(e) => return Err(process_failed(child, e).await),
                 }
             }
@@ -121,6 +134,7 @@ impl Upstream {
         Ok(Upstream {
             service,
             routes,
+            http: endpoint,
             process: Mutex::new(process),
         })
     }
@@ -141,6 +155,13 @@ impl Upstream {
 
     pub fn info(&self) -> Option<Arc<rmcp::model::ServerPeerInfo>> {
         self.service.peer().peer_info()
+    }
+
+    /// The HTTP endpoint, when this upstream speaks the stateless revision over HTTP: then a
+    /// request needs no session and can be relayed as it is (see `gateway::fast`).
+    pub fn stateless_http(&self) -> Option<&HttpEndpoint> {
+        let info = self.info()?;
+        (!info.protocol_version.has_initialize()).then_some(self.http.as_ref()?)
     }
 
     pub fn pid(&self) -> Option<u32> {

@@ -6,7 +6,10 @@ Usage: python server.py --port N [--transport streamable-http|sse]
 import argparse
 import asyncio
 
+import json
+
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
 mcp = MCPServer("gatehouse-test-python")
@@ -37,9 +40,28 @@ def fail(message: str) -> str:
     raise ToolError(message)
 
 
+@mcp.tool()
+def headers(ctx: Context) -> str:
+    """Returns the HTTP headers this call arrived with, as JSON: what a proxy passed on."""
+    return json.dumps({k.lower(): v for k, v in (ctx.headers or {}).items()}, sort_keys=True)
+
+
+@mcp.tool()
+async def count_up(steps: int, ctx: Context) -> str:
+    """Reports progress once per step, then answers."""
+    for step in range(1, steps + 1):
+        await ctx.report_progress(step, steps, f"step {step}")
+        await asyncio.sleep(0.05)
+    return f"counted to {steps}"
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--transport", default="streamable-http")
+    parser.add_argument("--json", action="store_true", help="answer with JSON bodies instead of SSE streams")
     args = parser.parse_args()
-    mcp.run(args.transport, host="127.0.0.1", port=args.port)
+    if args.transport == "streamable-http":
+        mcp.run(args.transport, host="127.0.0.1", port=args.port, json_response=args.json)
+    else:
+        mcp.run(args.transport, host="127.0.0.1", port=args.port)

@@ -1,0 +1,474 @@
+//! The fast path, for the hottest case: a stateless (2026-07-28) `tools/call` to an upstream
+//! that speaks the same revision over HTTP. Nothing needs translating between the two, so the
+//! request is checked, logged and relayed as bytes — headers, `_meta`, unknown fields and all —
+//! instead of being parsed into rmcp's types on the way in and out of each side, which is where
+//! most of a proxied call's cost went (docs/PERFORMANCE.md has the numbers).
+//!
+//! Policy and logging are the same functions the rmcp path uses. Anything unusual — another
+//! method, headers that disagree with the body, an upstream not yet connected or speaking an
+//! older revision, a server that is not active — is left to the rmcp path, which knows every
+//! rule of the protocol.
+
+use std::{borrow::Cow, sync::Arc, time::Duration};
+
+use axum::{
+    body::Body,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{
+    Gateway, Shared,
+    cache::ServerEntry,
+    calls::{CallLog, denial, gateway_error, timeout_message, unavailable_message},
+    principal::Principal,
+    upstream::HttpEndpoint,
+};
+use crate::{activity::CallStatus, servers::ServerStatus};
+
+const MODERN: &str = "2026-07-28";
+/// Headers a client sends that the upstream must see unchanged (never `Authorization`: the
+/// gateway's token stays with the gateway).
+const RELAYED_PREFIXES: &[&str] = &["mcp-param-", "traceparent", "tracestate"];
+/// Largest JSON answer relayed from the upstream.
+const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
+/// Whether the request may take the fast path, judged from its headers alone.
+pub(super) fn wanted(headers: &HeaderMap) -> bool {
+    header_is(headers, "mcp-protocol-version", MODERN) && header_is(headers, "mcp-method", "tools/call")
+}
+
+fn header_is(headers: &HeaderMap, name: &str, value: &str) -> bool {
+    headers.get(name).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == value)
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    jsonrpc: Cow<'a, str>,
+    #[serde(borrow)]
+    id: &'a RawValue,
+    method: Cow<'a, str>,
+    #[serde(borrow)]
+    params: Params<'a>,
+}
+
+#[derive(Deserialize)]
+struct Params<'a> {
+    name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
+    #[serde(rename = "_meta", borrow)]
+    meta: Meta<'a>,
+}
+
+#[derive(Deserialize)]
+struct Meta<'a> {
+    #[serde(rename = "io.modelcontextprotocol/protocolVersion")]
+    protocol_version: Cow<'a, str>,
+    // Required by the revision; the upstream reads it, the gateway only checks it is there.
+    #[serde(rename = "io.modelcontextprotocol/clientCapabilities", borrow)]
+    _capabilities: &'a RawValue,
+    #[serde(rename = "io.modelcontextprotocol/clientInfo", default)]
+    client_info: Option<ClientInfo<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ClientInfo<'a> {
+    name: Cow<'a, str>,
+    #[serde(default)]
+    version: Cow<'a, str>,
+}
+
+/// Handles the call if it belongs on the fast path; `None` hands it to the rmcp path.
+pub(super) async fn try_call(
+    gateway: &Gateway,
+    server: &Arc<ServerEntry>,
+    principal: &Principal,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Option<Response> {
+    if server.status != ServerStatus::Active {
+        return None;
+    }
+    let envelope: Envelope = serde_json::from_slice(body).ok()?;
+    let id = envelope.id.get();
+    let id_ok = id.starts_with('"') || id.starts_with(|c: char| c == '-' || c.is_ascii_digit());
+    let name_header = headers.get("mcp-name").and_then(|v| v.to_str().ok()).map(str::trim);
+    if envelope.jsonrpc != "2.0"
+        || envelope.method != "tools/call"
+        || envelope.params.meta.protocol_version != MODERN
+        || !id_ok
+        || name_header != Some(envelope.params.name.as_ref())
+    {
+        return None;
+    }
+    let upstream = gateway.runtime(server).connected(server)?;
+    let endpoint = upstream.stateless_http()?.clone();
+    drop(upstream);
+
+    let shared = &gateway.shared;
+    let client = envelope
+        .params
+        .meta
+        .client_info
+        .as_ref()
+        .map(|c| (Some(c.name.to_string()), Some(c.version.to_string())))
+        .unwrap_or_default();
+    let tool = envelope.params.name.as_ref();
+    let input = envelope.params.arguments.map(|a| a.get().to_owned());
+    let mut log = CallLog::begin(shared, server.id, tool, input, client);
+    log.caller(principal, server);
+    match denial(shared, principal, server, tool).await {
+        Ok(Some(message)) => {
+            log.finish(CallStatus::PermissionDenied, None, Some(message.clone()));
+            return Some(gateway_answer(id, &message, "permission_denied"));
+        }
+        Ok(None) => {}
+        Err(_) => return None,
+    }
+    log.started();
+    Some(relay(shared, server, endpoint, headers, body.clone(), id.to_owned(), log).await)
+}
+
+async fn relay(
+    shared: &Shared,
+    server: &ServerEntry,
+    endpoint: HttpEndpoint,
+    headers: &HeaderMap,
+    body: Bytes,
+    id: String,
+    log: CallLog,
+) -> Response {
+    let mut request = shared
+        .http
+        .post(&endpoint.url)
+        .headers(endpoint.headers)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "application/json, text/event-stream")
+        .header("mcp-protocol-version", MODERN)
+        .header("mcp-method", "tools/call");
+    for (name, value) in headers {
+        let relayed = name == "mcp-name" || RELAYED_PREFIXES.iter().any(|p| name.as_str().starts_with(p));
+        if relayed {
+            request = request.header(name, value);
+        }
+    }
+    let limit = server.call_timeout;
+    let deadline = tokio::time::Instant::now() + limit;
+    let response = match tokio::time::timeout_at(deadline, request.body(body).send()).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(err)) => {
+            let message = unavailable_message(server, &format!("the upstream could not be reached ({})", root_cause(&err)));
+            log.finish(CallStatus::Error, None, Some(message.clone()));
+            return gateway_answer(&id, &message, "upstream_unavailable");
+        }
+        Err(_) => return timed_out(log, &id, limit),
+    };
+    let status = response.status();
+    let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+    let streaming = content_type
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if streaming && status.is_success() {
+        return stream_back(response, id, log, deadline, limit);
+    }
+    let answer = match tokio::time::timeout_at(deadline, read_limited(response)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(why)) => {
+            let message = unavailable_message(server, &why);
+            log.finish(CallStatus::Error, None, Some(message.clone()));
+            return gateway_answer(&id, &message, "upstream_unavailable");
+        }
+        Err(_) => return timed_out(log, &id, limit),
+    };
+    let (call_status, output, error) = judge(&answer, status);
+    log.finish(call_status, output, error);
+    let mut reply = Response::builder().status(status);
+    if let Some(content_type) = content_type {
+        reply = reply.header(header::CONTENT_TYPE, content_type);
+    }
+    reply.body(Body::from(answer)).unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+}
+
+async fn read_limited(response: reqwest::Response) -> Result<Bytes, String> {
+    if response.content_length().is_some_and(|n| n as usize > MAX_ANSWER_BYTES) {
+        return Err("the upstream's answer is too large".to_owned());
+    }
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| format!("the upstream's answer broke off ({})", root_cause(&e)))?;
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err("the upstream's answer is too large".to_owned());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(body))
+}
+
+/// What a JSON-RPC answer says about the call: its status, the result to log, and the error.
+fn judge(answer: &[u8], http_status: StatusCode) -> (CallStatus, Option<String>, Option<String>) {
+    #[derive(Deserialize)]
+    struct Reply<'a> {
+        #[serde(borrow)]
+        result: Option<&'a RawValue>,
+        error: Option<ReplyError<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct ReplyError<'a> {
+        #[serde(borrow)]
+        message: Cow<'a, str>,
+    }
+    #[derive(Deserialize)]
+    struct Outcome<'a> {
+        #[serde(rename = "isError", default)]
+        is_error: bool,
+        #[serde(borrow, default)]
+        content: Vec<Piece<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct Piece<'a> {
+        #[serde(borrow, default)]
+        text: Option<Cow<'a, str>>,
+    }
+    match serde_json::from_slice::<Reply>(answer) {
+        Ok(Reply { result: Some(result), .. }) => {
+            let outcome: Option<Outcome> = serde_json::from_str(result.get()).ok();
+            match outcome {
+                Some(outcome) if outcome.is_error => {
+                    let text = outcome
+                        .content
+                        .iter()
+                        .find_map(|p| p.text.as_deref())
+                        .unwrap_or("The tool reported an error.");
+                    (CallStatus::Error, Some(result.get().to_owned()), Some(text.to_owned()))
+                }
+                _ => (CallStatus::Success, Some(result.get().to_owned()), None),
+            }
+        }
+        Ok(Reply { error: Some(error), .. }) => (
+            CallStatus::Error,
+            std::str::from_utf8(answer).ok().map(str::to_owned),
+            Some(error.message.into_owned()),
+        ),
+        _ => (
+            CallStatus::Error,
+            None,
+            Some(format!("The upstream answered {http_status} with no JSON-RPC response.")),
+        ),
+    }
+}
+
+/// Relays an SSE answer as it arrives (progress notifications included), watching for the
+/// final response to log it, and ending it with a timeout result if the deadline passes.
+fn stream_back(
+    response: reqwest::Response,
+    id: String,
+    log: CallLog,
+    deadline: tokio::time::Instant,
+    limit: Duration,
+) -> Response {
+    struct State {
+        upstream: futures::stream::BoxStream<'static, reqwest::Result<Bytes>>,
+        watch: SseWatch,
+        log: Option<CallLog>,
+        id: String,
+        deadline: tokio::time::Instant,
+        limit: Duration,
+        done: bool,
+    }
+    impl Drop for State {
+        fn drop(&mut self) {
+            // The client went away before the answer came.
+            if let Some(log) = self.log.take() {
+                log.finish(CallStatus::Error, None, Some("Cancelled by the client.".to_owned()));
+            }
+        }
+    }
+    let state = State {
+        upstream: response.bytes_stream().boxed(),
+        watch: SseWatch::default(),
+        log: Some(log),
+        id,
+        deadline,
+        limit,
+        done: false,
+    };
+    let stream = futures::stream::unfold(state, |mut state| async move {
+        if state.done {
+            return None;
+        }
+        match tokio::time::timeout_at(state.deadline, state.upstream.next()).await {
+            Ok(Some(Ok(chunk))) => {
+                if let Some(answer) = state.watch.feed(&chunk, &state.id)
+                    && let Some(log) = state.log.take()
+                {
+                    let (status, output, error) = judge(answer.as_bytes(), StatusCode::OK);
+                    log.finish(status, output, error);
+                }
+                Some((Ok::<Bytes, std::io::Error>(chunk), state))
+            }
+            Ok(Some(Err(err))) => {
+                if let Some(log) = state.log.take() {
+                    log.finish(CallStatus::Error, None, Some(format!("The upstream's stream broke off ({})", root_cause(&err))));
+                }
+                None
+            }
+            Ok(None) => {
+                if let Some(log) = state.log.take() {
+                    log.finish(CallStatus::Error, None, Some("The upstream ended its stream without an answer.".to_owned()));
+                }
+                None
+            }
+            Err(_) => {
+                // Out of time: answer the request ourselves, as the last event of the stream.
+                state.done = true;
+                let mut event = String::from("event: message\ndata: ");
+                if let Some(log) = state.log.take() {
+                    let message = timeout_message(log.tool(), state.limit);
+                    log.finish(CallStatus::Timeout, None, Some(message.clone()));
+                    event.push_str(&answer_json(&state.id, &message, "timeout"));
+                }
+                event.push_str("\n\n");
+                Some((Ok(Bytes::from(event)), state))
+            }
+        }
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"))
+        .header(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+}
+
+/// Finds the JSON-RPC response to `id` in an SSE byte stream fed chunk by chunk.
+#[derive(Default)]
+struct SseWatch {
+    buffer: String,
+}
+
+impl SseWatch {
+    fn feed(&mut self, chunk: &[u8], id: &str) -> Option<String> {
+        self.buffer.push_str(&String::from_utf8_lossy(chunk));
+        let mut found = None;
+        // Events end with a blank line.
+        while let Some((end, separator)) = self
+            .buffer
+            .find("\r\n\r\n")
+            .map(|at| (at, 4))
+            .or_else(|| self.buffer.find("\n\n").map(|at| (at, 2)))
+        {
+            let event: String = self.buffer[..end].to_owned();
+            self.buffer.drain(..end + separator);
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect();
+            if data.is_empty() {
+                continue;
+            }
+            let data = data.join("\n");
+            if is_response_to(&data, id) {
+                found = Some(data);
+            }
+        }
+        found
+    }
+}
+
+fn is_response_to(message: &str, id: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Peek<'a> {
+        #[serde(borrow)]
+        id: Option<&'a RawValue>,
+        #[serde(borrow)]
+        result: Option<&'a RawValue>,
+        #[serde(borrow)]
+        error: Option<&'a RawValue>,
+    }
+    match serde_json::from_str::<Peek>(message) {
+        Ok(peek) => {
+            let same_id = peek.id.is_some_and(|found| {
+                found.get() == id
+                    || serde_json::from_str::<serde_json::Value>(found.get()).ok()
+                        == serde_json::from_str::<serde_json::Value>(id).ok()
+            });
+            same_id && (peek.result.is_some() || peek.error.is_some())
+        }
+        Err(_) => false,
+    }
+}
+
+fn timed_out(log: CallLog, id: &str, limit: Duration) -> Response {
+    let message = timeout_message(log.tool(), limit);
+    log.finish(CallStatus::Timeout, None, Some(message.clone()));
+    gateway_answer(id, &message, "timeout")
+}
+
+/// A JSON-RPC response carrying a tool result the gateway wrote itself.
+fn answer_json(id: &str, message: &str, reason: &str) -> String {
+    let mut result = gateway_error(message, reason);
+    result.result_type = Some(rmcp::model::ResultType::COMPLETE);
+    let result = serde_json::to_string(&result).unwrap_or_else(|_| "{}".to_owned());
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#)
+}
+
+fn gateway_answer(id: &str, message: &str, reason: &str) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        answer_json(id, message, reason),
+    )
+        .into_response()
+}
+
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_answer_is_found_across_chunks_among_notifications() {
+        let mut watch = SseWatch::default();
+        let progress = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n";
+        assert_eq!(watch.feed(progress.as_bytes(), "7"), None);
+        assert_eq!(watch.feed(b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,", "7"), None);
+        let found = watch.feed(b"\"result\":{\"content\":[]}}\n\n", "7");
+        assert_eq!(found.as_deref(), Some("{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[]}}"));
+    }
+
+    #[test]
+    fn tool_errors_and_rpc_errors_are_told_apart_from_success() {
+        let ok = br#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hi"}]}}"#;
+        assert_eq!(judge(ok, StatusCode::OK).0, CallStatus::Success);
+        let tool_error = br#"{"jsonrpc":"2.0","id":1,"result":{"isError":true,"content":[{"type":"text","text":"boom"}]}}"#;
+        let judged = judge(tool_error, StatusCode::OK);
+        assert_eq!((judged.0, judged.2.as_deref()), (CallStatus::Error, Some("boom")));
+        let rpc_error = br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"bad args"}}"#;
+        let judged = judge(rpc_error, StatusCode::BAD_REQUEST);
+        assert_eq!((judged.0, judged.2.as_deref()), (CallStatus::Error, Some("bad args")));
+        assert_eq!(judge(b"<html>", StatusCode::BAD_GATEWAY).0, CallStatus::Error);
+    }
+
+    #[test]
+    fn gateway_answers_echo_the_request_id() {
+        let answer: serde_json::Value = serde_json::from_str(&answer_json("\"abc\"", "No.", "permission_denied")).unwrap();
+        assert_eq!(answer["id"], "abc");
+        assert_eq!(answer["result"]["isError"], true);
+        assert_eq!(answer["result"]["resultType"], "complete");
+    }
+}
