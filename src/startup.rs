@@ -129,13 +129,16 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         spawn_maintenance(self.state.pool.clone());
-        axum::serve(
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        // Requests are drained; stop the upstream processes and write the last activity rows.
+        self.state.gateway.shutdown().await;
+        served
     }
 }
 

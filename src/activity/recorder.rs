@@ -65,8 +65,10 @@ impl RecorderSettings {
 }
 
 enum Message {
-    Record(CallRecord),
+    Record(Box<CallRecord>),
     Flush(oneshot::Sender<()>),
+    /// Write (or spill) everything and stop; later rows are spilled by their senders.
+    Stop(oneshot::Sender<()>),
 }
 
 /// The handle the gateway holds. Cloning is cheap.
@@ -74,6 +76,9 @@ enum Message {
 pub struct ActivityRecorder {
     tx: mpsc::Sender<Message>,
     stopped: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// Where a row goes that arrives after the writer stopped (a call finishing during
+    /// shutdown); the next start replays it.
+    spill_path: Arc<Path>,
 }
 
 const QUEUE: usize = 16_384;
@@ -81,8 +86,10 @@ const QUEUE: usize = 16_384;
 impl ActivityRecorder {
     pub fn start(pool: PgPool, settings: RecorderSettings) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
+        let spill_path: Arc<Path> = Arc::from(settings.spill_path.as_path());
         let writer = Writer {
             pool,
+            stopping: false,
             pending: Vec::new(),
             settings,
             backoff: Duration::from_millis(100),
@@ -91,13 +98,14 @@ impl ActivityRecorder {
         ActivityRecorder {
             tx,
             stopped: Arc::new(tokio::sync::Mutex::new(Some(handle))),
+            spill_path,
         }
     }
 
     /// Queues a record without waiting. If the queue is momentarily full, a task waits for
     /// room instead of the caller.
     pub fn record(&self, record: CallRecord) {
-        match self.tx.try_send(Message::Record(record)) {
+        match self.tx.try_send(Message::Record(Box::new(record))) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(message)) => {
                 let tx = self.tx.clone();
@@ -106,7 +114,9 @@ impl ActivityRecorder {
                 });
             }
             Err(mpsc::error::TrySendError::Closed(Message::Record(record))) => {
-                tracing::error!(call = %record.id, "activity recorder is stopped; spilling the row");
+                if let Err(err) = spill(&self.spill_path, std::slice::from_ref(&record)) {
+                    tracing::error!(call = %record.id, error = %err, "an activity row arrived after shutdown and could not be spilled");
+                }
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
@@ -124,9 +134,10 @@ impl ActivityRecorder {
     pub async fn shutdown(&self) {
         let handle = self.stopped.lock().await.take();
         if let Some(handle) = handle {
-            // Closing our sender is not enough while clones live; a flush marks the end.
-            self.flush().await;
-            handle.abort();
+            let (done, wait) = oneshot::channel();
+            if self.tx.send(Message::Stop(done)).await.is_ok() {
+                let _ = wait.await;
+            }
             let _ = handle.await;
         }
     }
@@ -134,6 +145,7 @@ impl ActivityRecorder {
 
 struct Writer {
     pool: PgPool,
+    stopping: bool,
     /// Rows waiting to be written, oldest first.
     pending: Vec<CallRecord>,
     settings: RecorderSettings,
@@ -186,10 +198,20 @@ impl Writer {
                     self.replay_spill().await;
                 }
             }
+            if self.stopping {
+                // Nothing more comes in; what is still queued is written or spilled.
+                rx.close();
+                while let Ok(message) = rx.try_recv() {
+                    self.accept(message, &mut flush_waiters);
+                }
+                if !self.write_pending().await {
+                    self.spill_all();
+                }
+            }
             for waiter in flush_waiters {
                 let _ = waiter.send(());
             }
-            if closed {
+            if closed || self.stopping {
                 break;
             }
         }
@@ -200,8 +222,12 @@ impl Writer {
 
     fn accept(&mut self, message: Message, flush_waiters: &mut Vec<oneshot::Sender<()>>) {
         match message {
-            Message::Record(record) => self.pending.push(record),
+            Message::Record(record) => self.pending.push(*record),
             Message::Flush(done) => flush_waiters.push(done),
+            Message::Stop(done) => {
+                self.stopping = true;
+                flush_waiters.push(done);
+            }
         }
     }
 
@@ -241,23 +267,7 @@ impl Writer {
         if rows.is_empty() {
             return;
         }
-        let result = (|| -> std::io::Result<()> {
-            if let Some(dir) = self.settings.spill_path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.settings.spill_path)?;
-            let mut out = std::io::BufWriter::new(file);
-            for row in rows {
-                serde_json::to_writer(&mut out, row)?;
-                out.write_all(b"\n")?;
-            }
-            out.flush()?;
-            out.get_ref().sync_data()
-        })();
-        match result {
+        match spill(&self.settings.spill_path, rows) {
             Ok(()) => tracing::warn!(rows = rows.len(), path = %self.settings.spill_path.display(), "activity rows spilled to disk"),
             Err(err) => {
                 // Nowhere left to put them: keep them in memory rather than lose them.
@@ -298,6 +308,21 @@ impl Writer {
             tracing::info!(rows = rows.len(), "replayed spilled activity rows");
         }
     }
+}
+
+/// Appends rows to the spill file, one JSON document per line, and syncs it.
+fn spill(path: &Path, rows: &[CallRecord]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut out = std::io::BufWriter::new(file);
+    for row in rows {
+        serde_json::to_writer(&mut out, row)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    out.get_ref().sync_data()
 }
 
 /// Upserts a batch. Within the batch the latest record per call wins; against the table, a

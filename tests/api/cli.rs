@@ -109,7 +109,7 @@ fn demo_password(stdout: &mut impl BufRead) -> String {
 async fn wait_ready(url: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(r) = reqwest::get(url).await
+        if let Ok(r) = crate::helpers::browser().get(url).send().await
             && r.status() == StatusCode::OK
         {
             return;

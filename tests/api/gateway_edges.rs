@@ -282,3 +282,51 @@ async fn disabling_refuses_calls_and_new_clients_and_enabling_restores_the_same_
     let gone = gw.app.client.post(&gw.url).bearer_auth(&gw.token).send().await.unwrap();
     assert_eq!(gone.status(), StatusCode::NOT_FOUND, "a deleted server is unusable");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_call_is_visible_as_in_progress() {
+    let script = repo().join("tests/clients/py/server.py");
+    let upstream = background(&venv_bin("python"), &[script.to_str().unwrap(), "--port", "{port}"]).await;
+    let gw = gateway_for(ServerSource::Remote {
+        url: format!("http://127.0.0.1:{}/mcp", upstream.port),
+        transport: RemoteTransport::StreamableHttp,
+    })
+    .await;
+    let (client, url, token) = (gw.app.client.clone(), gw.url.clone(), gw.token.clone());
+    let slow = tokio::spawn(async move {
+        crate::helpers::stateless_call(&client, &url, &token, "sleep", json!({ "seconds": 1.5 })).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let running = last_row(&gw).await;
+    assert_eq!((running.0.as_str(), running.1.as_str()), ("sleep", "in_progress"));
+    let (status, body) = slow.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let done = last_row(&gw).await;
+    assert_eq!(done.1, "success");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_name_header_that_contradicts_the_body_is_a_header_mismatch() {
+    let gw = gateway_for(everything_stdio()).await;
+    let response = raw_post(&gw)
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "get-sum")
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 3, "method": "tools/call",
+            "params": {
+                "name": "echo", "arguments": { "message": "x" },
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientCapabilities": {},
+                },
+            },
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32020, "{body}");
+}

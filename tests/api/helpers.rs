@@ -58,6 +58,8 @@ pub async fn fresh_database() -> (String, PgPool) {
 pub struct TestApp {
     pub address: String,
     pub state: AppState,
+    /// Stops the app gracefully, as SIGTERM does (see [`TestApp::shut_down`]).
+    stop: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>)>,
     pub pool: PgPool,
     pub database_url: String,
     /// A browser-like client: keeps cookies, does not follow redirects so tests can see them.
@@ -78,17 +80,28 @@ pub async fn spawn_app_on(pool: PgPool, database: &str) -> TestApp {
     let config = Config::local(addr, data_dir);
     let app = Application::with_listener(listener, config, pool.clone()).await.expect("app builds");
     let state = app.state().clone();
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
     TestApp {
         address: format!("http://{addr}"),
         state,
+        stop: Some((stop, running)),
         pool,
         database_url: test_cluster().await.url(database),
         client: browser(),
     }
 }
 
+/// HTTP clients in tests use rustls with ring, like the gateway; the provider is chosen once
+/// per process.
+pub fn tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub fn browser() -> reqwest::Client {
+    tls();
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -99,6 +112,13 @@ pub fn browser() -> reqwest::Client {
 pub const PASSWORD: &str = "correct horse battery";
 
 impl TestApp {
+    /// Stops the app the way SIGTERM does and waits until it has finished.
+    pub async fn shut_down(&mut self) {
+        let (stop, running) = self.stop.take().expect("the app is running");
+        let _ = stop.send(());
+        running.await.expect("the app task ends").expect("the server stops cleanly");
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -403,6 +423,7 @@ pub async fn spawn_app_on_own_cluster(tweak: impl FnOnce(&mut Config)) -> (TestA
     let test_app = TestApp {
         address: format!("http://{addr}"),
         state,
+        stop: None,
         pool,
         database_url: cluster.url("gatehouse"),
         client: browser(),

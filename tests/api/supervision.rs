@@ -110,3 +110,29 @@ async fn a_crashed_process_is_restarted_by_itself() {
     let now = app.state.gateway.upstream_pid(server.id).unwrap();
     wait_until("only the new process runs", || processes_marked(&mark) == vec![now]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_stops_the_processes_and_writes_the_last_activity() {
+    let mut app = spawn_app().await;
+    let admin = app.create_user("admin@example.com", Role::Admin).await;
+    let member = app.create_user("member@example.com", Role::Member).await;
+    let mark = uuid::Uuid::new_v4().to_string();
+    let (source, env) = marked_everything(&mark);
+    let server = app.create_server_with_env(&app.admin(&admin), "Everything", source, env).await;
+    let token = app.mint_token(&member).await;
+    let (status, _) =
+        crate::helpers::stateless_call(&app.client, &app.mcp_url(&server.slug), &token, "echo", json!({ "message": "last" })).await;
+    assert!(status.is_success());
+    assert_eq!(processes_marked(&mark).len(), 1);
+
+    app.shut_down().await;
+
+    let left = processes_marked(&mark);
+    let states: Vec<String> = left.iter().map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default()).collect();
+    assert!(left.is_empty(), "no process outlives Gatehouse: {states:?}");
+    let logged: i64 = sqlx::query_scalar("SELECT count(*) FROM tool_calls WHERE status = 'success'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(logged, 1, "the buffered row was written before exit");
+}

@@ -98,10 +98,10 @@ impl Routes {
     /// arrived on, else the only request in flight.
     fn route_for(&self, ctx: &RequestContext<RoleClient>) -> Option<Arc<Route>> {
         let by_request = self.by_request.lock().expect("routes lock");
-        if let Some(InboundStreamOrigin::OutboundRequest(id)) = ctx.extensions.get::<InboundStreamOrigin>() {
-            if let Some(route) = by_request.get(id) {
-                return Some(route.clone());
-            }
+        if let Some(InboundStreamOrigin::OutboundRequest(id)) = ctx.extensions.get::<InboundStreamOrigin>()
+            && let Some(route) = by_request.get(id)
+        {
+            return Some(route.clone());
         }
         let mut routes = by_request.values();
         match (routes.next(), routes.next()) {
