@@ -11,7 +11,11 @@ use std::{
 };
 
 use gatehouse::{
-    accounts::{self, Role, session::{Admin, CurrentUser}, users::CreateUser},
+    accounts::{
+        self, Role,
+        session::{Admin, CurrentUser},
+        users::CreateUser,
+    },
     audit::Actor,
     config::Config,
     db::{self, Durability, EmbeddedPostgres},
@@ -21,11 +25,13 @@ use gatehouse::{
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult, PaginatedRequestParams,
-        ServerCapabilities, ServerConfig, Tool,
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
+        PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
     },
     service::RequestContext,
-    transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager},
+    transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    },
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -45,7 +51,11 @@ impl ServerHandler for Echo {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
     }
 
-    async fn list_tools(&self, _: Option<PaginatedRequestParams>, _: RequestContext<RoleServer>) -> Result<ListToolsResult, ErrorData> {
+    async fn list_tools(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
         let schema = json!({ "type": "object", "properties": { "message": { "type": "string" } } });
         Ok(ListToolsResult::with_all_items(vec![Tool::new(
             "echo",
@@ -54,7 +64,11 @@ impl ServerHandler for Echo {
         )]))
     }
 
-    async fn call_tool(&self, params: CallToolRequestParams, _: RequestContext<RoleServer>) -> Result<CallToolResponse, ErrorData> {
+    async fn call_tool(
+        &self,
+        params: CallToolRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
         let message = params
             .arguments
             .and_then(|a| a.get("message").and_then(|m| m.as_str()).map(str::to_owned))
@@ -106,8 +120,16 @@ fn request(client: &reqwest::Client, target: &Target, i: usize) -> reqwest::Requ
 }
 
 async fn one_call(client: &reqwest::Client, target: &Target, i: usize) {
-    let response = request(client, target, i).send().await.expect("request sent");
-    assert!(response.status().is_success(), "{}: {}", target.label, response.status());
+    let response = request(client, target, i)
+        .send()
+        .await
+        .expect("request sent");
+    assert!(
+        response.status().is_success(),
+        "{}: {}",
+        target.label,
+        response.status()
+    );
     let text = response.text().await.unwrap();
     assert!(text.contains("hello"), "{}: {text}", target.label);
 }
@@ -120,7 +142,11 @@ struct Latency {
 }
 
 async fn latency(target: &Target) -> Latency {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(1).tcp_nodelay(true).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .tcp_nodelay(true)
+        .build()
+        .unwrap();
     for i in 0..WARMUP {
         one_call(&client, target, i).await;
     }
@@ -132,11 +158,20 @@ async fn latency(target: &Target) -> Latency {
     }
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
-    Latency { p50: at(0.50), p90: at(0.90), p99: at(0.99), max: *samples.last().unwrap() }
+    Latency {
+        p50: at(0.50),
+        p90: at(0.90),
+        p99: at(0.99),
+        max: *samples.last().unwrap(),
+    }
 }
 
 async fn throughput(target: Arc<Target>) -> (f64, usize) {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(CONNECTIONS).tcp_nodelay(true).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNECTIONS)
+        .tcp_nodelay(true)
+        .build()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(THROUGHPUT_SECONDS);
     let started = Instant::now();
     let mut workers = Vec::new();
@@ -170,9 +205,18 @@ fn main() {
     // Postgres, for the gateway's users, tokens, servers and activity.
     let pg_dir = dir.join("postgres");
     let _ = std::fs::remove_dir_all(&pg_dir);
-    let cluster = setup.block_on(EmbeddedPostgres::start(&pg_dir, "gatehouse", Durability::Full)).expect("postgres");
+    let cluster = setup
+        .block_on(EmbeddedPostgres::start(
+            &pg_dir,
+            "gatehouse",
+            Durability::Full,
+        ))
+        .expect("postgres");
     let pool = setup.block_on(async {
-        let pool = db::pool_options(10).connect_with(cluster.connect_options("gatehouse")).await.unwrap();
+        let pool = db::pool_options(10)
+            .connect_with(cluster.connect_options("gatehouse"))
+            .await
+            .unwrap();
         db::migrate(&pool).await.unwrap();
         pool
     });
@@ -197,9 +241,13 @@ fn main() {
     let (gateway_url, token, state) = gateway_rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = Application::with_listener(listener, Config::local(addr, dir.join("data")), pool.clone())
-            .await
-            .unwrap();
+        let app = Application::with_listener(
+            listener,
+            Config::local(addr, dir.join("data")),
+            pool.clone(),
+        )
+        .await
+        .unwrap();
         let state = app.state().clone();
         tokio::spawn(app.run_until_stopped(std::future::pending()));
         let new_user = |email: &str, role| CreateUser {
@@ -208,8 +256,20 @@ fn main() {
             role,
             password: SecretString::from("bench password 123"),
         };
-        let admin = accounts::users::create(&pool, &Actor::Cli, new_user("admin@bench.test", Role::Admin)).await.unwrap();
-        let member = accounts::users::create(&pool, &Actor::Cli, new_user("member@bench.test", Role::Member)).await.unwrap();
+        let admin = accounts::users::create(
+            &pool,
+            &Actor::Cli,
+            new_user("admin@bench.test", Role::Admin),
+        )
+        .await
+        .unwrap();
+        let member = accounts::users::create(
+            &pool,
+            &Actor::Cli,
+            new_user("member@bench.test", Role::Member),
+        )
+        .await
+        .unwrap();
         let admin = Admin::verify(CurrentUser::from(&admin)).unwrap();
         let server = gatehouse::servers::service::create(
             &state,
@@ -226,13 +286,36 @@ fn main() {
         .await
         .unwrap();
         // A restriction on another tool, so the permission check has something to look at.
-        gatehouse::groups::service::restrict_tool(&state, &admin, member.group_id, server.id, "not-echo").await.unwrap();
-        let (_, token) = gatehouse::tokens::service::mint(&state, &CurrentUser::from(&member), "bench", None).await.unwrap();
-        (format!("http://{addr}/mcp/{}", server.slug), token.expose_secret().to_owned(), state)
+        gatehouse::groups::service::restrict_tool(
+            &state,
+            &admin,
+            member.group_id,
+            server.id,
+            "not-echo",
+        )
+        .await
+        .unwrap();
+        let (_, token) =
+            gatehouse::tokens::service::mint(&state, &CurrentUser::from(&member), "bench", None)
+                .await
+                .unwrap();
+        (
+            format!("http://{addr}/mcp/{}", server.slug),
+            token.expose_secret().to_owned(),
+            state,
+        )
     });
 
-    let direct = Arc::new(Target { label: "direct", url: format!("http://127.0.0.1:{upstream_port}/mcp"), token: None });
-    let gateway = Arc::new(Target { label: "gateway", url: gateway_url, token: Some(token) });
+    let direct = Arc::new(Target {
+        label: "direct",
+        url: format!("http://127.0.0.1:{upstream_port}/mcp"),
+        token: None,
+    });
+    let gateway = Arc::new(Target {
+        label: "gateway",
+        url: gateway_url,
+        token: Some(token),
+    });
 
     let load = runtime("load", 1);
     let direct_latency = load.block_on(latency(&direct));
@@ -252,7 +335,8 @@ fn main() {
     });
     let drain = started.elapsed();
 
-    let added = |f: fn(&Latency) -> Duration| f(&gateway_latency).saturating_sub(f(&direct_latency));
+    let added =
+        |f: fn(&Latency) -> Duration| f(&gateway_latency).saturating_sub(f(&direct_latency));
     let report = format!(
         "| measure | direct | through Gatehouse | added |\n|---|---|---|---|\n\
          | tools/call p50 (1 connection) | {} | {} | {} |\n\
@@ -261,16 +345,27 @@ fn main() {
          | tools/call max | {} | {} | |\n\
          | throughput, {CONNECTIONS} connections | {:.0} calls/s | {:.0} calls/s | |\n\n\
          Activity rows written: {rows} of {expected} gateway calls (drained {:.0} ms after the run).\n",
-        us(direct_latency.p50), us(gateway_latency.p50), us(added(|l| l.p50)),
-        us(direct_latency.p90), us(gateway_latency.p90), us(added(|l| l.p90)),
-        us(direct_latency.p99), us(gateway_latency.p99), us(added(|l| l.p99)),
-        us(direct_latency.max), us(gateway_latency.max),
-        direct_rps, gateway_rps,
+        us(direct_latency.p50),
+        us(gateway_latency.p50),
+        us(added(|l| l.p50)),
+        us(direct_latency.p90),
+        us(gateway_latency.p90),
+        us(added(|l| l.p90)),
+        us(direct_latency.p99),
+        us(gateway_latency.p99),
+        us(added(|l| l.p99)),
+        us(direct_latency.max),
+        us(gateway_latency.max),
+        direct_rps,
+        gateway_rps,
         drain.as_secs_f64() * 1e3,
     );
     println!("{report}");
     std::fs::write(dir.join("gateway.md"), &report).unwrap();
 
     setup.block_on(async { cluster.stop().await.ok() });
-    assert_eq!(rows, expected, "activity kept up: every gateway call was logged");
+    assert_eq!(
+        rows, expected,
+        "activity kept up: every gateway call was logged"
+    );
 }

@@ -17,8 +17,12 @@ pub enum Change {
     User(Uuid),
     Token(Uuid),
     /// Tool restrictions of some group on this server changed.
-    Restrictions { server_id: Uuid },
-    Deployment { server_id: Uuid },
+    Restrictions {
+        server_id: Uuid,
+    },
+    Deployment {
+        server_id: Uuid,
+    },
     /// Notifications may have been missed (the listener reconnected, or a cache fell behind):
     /// forget everything.
     Resync,
@@ -87,7 +91,10 @@ async fn follow(pool: PgPool, mut listener: PgListener, tx: broadcast::Sender<Ch
                 Some(change) => {
                     let _ = tx.send(change);
                 }
-                None => tracing::warn!(payload = notification.payload(), "unknown change notification"),
+                None => tracing::warn!(
+                    payload = notification.payload(),
+                    "unknown change notification"
+                ),
             },
             Ok(None) | Err(_) => {
                 tracing::warn!("change feed connection lost; reconnecting");
@@ -116,7 +123,10 @@ mod tests {
     #[test]
     fn payloads_name_a_table_and_a_key() {
         let id = Uuid::new_v4();
-        assert_eq!(Change::parse(&format!("servers:{id}")), Some(Change::Server(id)));
+        assert_eq!(
+            Change::parse(&format!("servers:{id}")),
+            Some(Change::Server(id))
+        );
         assert_eq!(
             Change::parse(&format!("tool_restrictions:{id}")),
             Some(Change::Restrictions { server_id: id })

@@ -53,14 +53,15 @@ impl SecretBox {
             let bytes = STANDARD
                 .decode(encoded.expose_secret().trim())
                 .context("GATEHOUSE_SECRET_KEY is not base64")?;
-            let key: [u8; 32] = bytes
-                .try_into()
-                .map_err(|_| anyhow::anyhow!("GATEHOUSE_SECRET_KEY must decode to exactly 32 bytes"))?;
+            let key: [u8; 32] = bytes.try_into().map_err(|_| {
+                anyhow::anyhow!("GATEHOUSE_SECRET_KEY must decode to exactly 32 bytes")
+            })?;
             return Ok(Self::from_key(&key));
         }
         let path = data_dir.join("secret.key");
         if path.exists() {
-            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) else {
                 bail!("{} is not a 32-byte key", path.display());
             };
@@ -80,7 +81,13 @@ impl SecretBox {
         rand::rng().fill_bytes(&mut nonce);
         let ciphertext = self
             .cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: context })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: context,
+                },
+            )
             .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
         let mut sealed = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
         sealed.push(VERSION);
@@ -95,7 +102,13 @@ impl SecretBox {
         }
         let (nonce, ciphertext) = sealed[1..].split_at(NONCE_LEN);
         self.cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: context })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: context,
+                },
+            )
             .map_err(|_| OpenError)
     }
 }
@@ -133,8 +146,14 @@ mod tests {
         let sb = SecretBox::random();
         let sealed = sb.seal(b"hunter2", b"server-1/API_KEY");
         assert_eq!(sb.open(&sealed, b"server-1/API_KEY").unwrap(), b"hunter2");
-        assert!(sb.open(&sealed, b"server-2/API_KEY").is_err(), "moved to another row");
-        assert!(!sealed.windows(7).any(|w| w == b"hunter2"), "plaintext is not visible");
+        assert!(
+            sb.open(&sealed, b"server-2/API_KEY").is_err(),
+            "moved to another row"
+        );
+        assert!(
+            !sealed.windows(7).any(|w| w == b"hunter2"),
+            "plaintext is not visible"
+        );
     }
 
     #[test]

@@ -15,12 +15,12 @@ use tower_http::trace::TraceLayer;
 use crate::{
     accounts,
     activity::recorder::{ActivityRecorder, RecorderSettings},
-    changes::ChangeFeed,
-    gateway::{self, Gateway},
-    crypto::SecretBox,
     app::{App, shell},
+    changes::ChangeFeed,
     config::Config,
+    crypto::SecretBox,
     error::AppError,
+    gateway::{self, Gateway},
     http::{csrf, headers, health, server_fn_status},
 };
 
@@ -95,7 +95,7 @@ impl Application {
             secrets.clone(),
             &changes,
             recorder,
-            gateway::Settings::new(config.public_origin()),
+            gateway::Settings::new(&config.public_url),
         )?;
         let state = AppState {
             pool,

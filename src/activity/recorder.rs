@@ -268,7 +268,9 @@ impl Writer {
             return;
         }
         match spill(&self.settings.spill_path, rows) {
-            Ok(()) => tracing::warn!(rows = rows.len(), path = %self.settings.spill_path.display(), "activity rows spilled to disk"),
+            Ok(()) => {
+                tracing::warn!(rows = rows.len(), path = %self.settings.spill_path.display(), "activity rows spilled to disk")
+            }
             Err(err) => {
                 // Nowhere left to put them: keep them in memory rather than lose them.
                 tracing::error!(error = %err, "could not write the activity spill file; keeping rows in memory");
@@ -289,7 +291,9 @@ impl Writer {
         for line in std::io::BufReader::new(file).lines() {
             match line.map(|l| serde_json::from_str::<CallRecord>(&l)) {
                 Ok(Ok(row)) => rows.push(row),
-                Ok(Err(err)) => tracing::warn!(error = %err, "skipping an unreadable spilled activity row"),
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %err, "skipping an unreadable spilled activity row")
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "reading the activity spill file");
                     break;
@@ -315,7 +319,10 @@ fn spill(path: &Path, rows: &[CallRecord]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     let mut out = std::io::BufWriter::new(file);
     for row in rows {
         serde_json::to_writer(&mut out, row)?;
@@ -418,7 +425,8 @@ pub fn cap_json(json: String, limit: usize) -> (String, bool) {
     while !json.is_char_boundary(cut) {
         cut -= 1;
     }
-    let capped = serde_json::json!({ "truncated": true, "size": json.len(), "preview": &json[..cut] });
+    let capped =
+        serde_json::json!({ "truncated": true, "size": json.len(), "preview": &json[..cut] });
     (capped.to_string(), true)
 }
 

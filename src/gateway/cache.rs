@@ -14,7 +14,9 @@ use crate::{
     accounts::Role,
     changes::{Change, ChangeFeed},
     crypto::{SecretBox, token_digest},
-    servers::{AuthMethod, ServerSource, ServerStatus, db as servers_db, service::open_env_snapshot},
+    servers::{
+        AuthMethod, ServerSource, ServerStatus, db as servers_db, service::open_env_snapshot,
+    },
     tokens::db as tokens_db,
 };
 
@@ -97,10 +99,22 @@ impl GatewayCache {
         let cache = GatewayCache {
             pool,
             secrets,
-            tokens: Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
-            users: Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
-            servers: Cache::builder().max_capacity(10_000).time_to_live(ttl).build(),
-            restrictions: Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
+            tokens: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+            users: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+            servers: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(ttl)
+                .build(),
+            restrictions: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
         };
         cache.follow(changes);
         cache
@@ -113,7 +127,9 @@ impl GatewayCache {
             loop {
                 match rx.recv().await {
                     Ok(change) => cache.apply(&change).await,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => cache.apply(&Change::Resync).await,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        cache.apply(&Change::Resync).await
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 }
             }
@@ -216,7 +232,11 @@ impl GatewayCache {
     }
 
     /// The tools `group_id` may not call on `server_id`.
-    pub async fn restrictions(&self, group_id: Uuid, server_id: Uuid) -> Result<Arc<HashSet<String>>, LoadError> {
+    pub async fn restrictions(
+        &self,
+        group_id: Uuid,
+        server_id: Uuid,
+    ) -> Result<Arc<HashSet<String>>, LoadError> {
         let pool = self.pool.clone();
         self.restrictions
             .try_get_with((group_id, server_id), async move {

@@ -9,8 +9,9 @@ use chrono::Utc;
 use rmcp::{
     ErrorData, RoleServer,
     model::{
-        CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest, ContentBlock,
-        ListToolsResult, MetaObject, PaginatedRequestParams, RequestOptionalParam, ResultType, ServerResult,
+        CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest,
+        ContentBlock, ListToolsResult, MetaObject, PaginatedRequestParams, RequestOptionalParam,
+        ResultType, ServerResult,
     },
     service::RequestContext,
 };
@@ -48,7 +49,8 @@ impl CallLog {
         input_json: Option<String>,
         client: (Option<String>, Option<String>),
     ) -> Self {
-        let input = input_json.map(|json| Arc::from(cap_json(json, shared.settings.max_logged_bytes).0));
+        let input =
+            input_json.map(|json| Arc::from(cap_json(json, shared.settings.max_logged_bytes).0));
         CallLog {
             shared: shared.clone(),
             clock: Instant::now(),
@@ -86,7 +88,12 @@ impl CallLog {
         self.shared.recorder.record(self.row.clone());
     }
 
-    pub fn finish(mut self, status: CallStatus, output_json: Option<String>, error: Option<String>) {
+    pub fn finish(
+        mut self,
+        status: CallStatus,
+        output_json: Option<String>,
+        error: Option<String>,
+    ) {
         let (output, truncated) = match output_json {
             Some(json) => {
                 let (capped, truncated) = cap_json(json, self.shared.settings.max_logged_bytes);
@@ -125,12 +132,18 @@ pub(super) async fn denial(
 /// `_meta` for programs.
 pub(super) fn gateway_error(message: &str, reason: &str) -> CallToolResult {
     let mut meta = MetaObject::new();
-    meta.insert(META_KEY.to_owned(), json!({ "status": reason, "reason": message }));
+    meta.insert(
+        META_KEY.to_owned(),
+        json!({ "status": reason, "reason": message }),
+    );
     CallToolResult::error(vec![ContentBlock::text(message.to_owned())]).with_meta(Some(meta))
 }
 
 pub(super) fn timeout_message(tool: &str, limit: std::time::Duration) -> String {
-    format!("The tool {tool} did not answer within {} s and was cancelled.", limit.as_secs_f64())
+    format!(
+        "The tool {tool} did not answer within {} s and was cancelled.",
+        limit.as_secs_f64()
+    )
 }
 
 pub(super) fn unavailable_message(server: &ServerEntry, why: &str) -> String {
@@ -156,7 +169,10 @@ pub async fn list_tools(
         .map_err(forward_error)?;
     // Anything but a tool list cannot be filtered, so it is not passed on.
     let ServerResult::ListToolsResult(mut result) = result else {
-        return Err(ErrorData::internal_error("the upstream answered tools/list with something else", None));
+        return Err(ErrorData::internal_error(
+            "the upstream answered tools/list with something else",
+            None,
+        ));
     };
     if first_page {
         handler.runtime.remember_tools(&result.tools);
@@ -169,7 +185,9 @@ pub async fn list_tools(
         .await
         .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
     if !restricted.is_empty() {
-        result.tools.retain(|tool| !restricted.contains(tool.name.as_ref()));
+        result
+            .tools
+            .retain(|tool| !restricted.contains(tool.name.as_ref()));
     }
     result.result_type.get_or_insert(ResultType::COMPLETE);
     Ok(result)
@@ -181,14 +199,25 @@ pub async fn call_tool(
     ctx: RequestContext<RoleServer>,
 ) -> Result<CallToolResponse, ErrorData> {
     let shared = &handler.runtime.shared;
-    let input = params.arguments.as_ref().and_then(|a| serde_json::to_string(a).ok());
-    let mut log = CallLog::begin(shared, handler.runtime.server_id, &params.name, input, handler.client_name_version(&ctx));
+    let input = params
+        .arguments
+        .as_ref()
+        .and_then(|a| serde_json::to_string(a).ok());
+    let mut log = CallLog::begin(
+        shared,
+        handler.runtime.server_id,
+        &params.name,
+        input,
+        handler.client_name_version(&ctx),
+    );
 
     let entered = match handler.enter(&ctx).await {
         Ok(entered) => entered,
         Err(refusal) => {
             // A refusal is logged when we know who called which server.
-            if let Refusal::Disabled(server, principal) | Refusal::Unavailable(server, principal, _) = &refusal {
+            if let Refusal::Disabled(server, principal)
+            | Refusal::Unavailable(server, principal, _) = &refusal
+            {
                 log.caller(principal, server);
                 let message = refusal.message();
                 log.finish(CallStatus::Error, None, Some(message.clone()));
@@ -198,7 +227,8 @@ pub async fn call_tool(
         }
     };
     log.caller(&entered.principal, &entered.server);
-    if let Some(message) = denial(shared, &entered.principal, &entered.server, &params.name).await? {
+    if let Some(message) = denial(shared, &entered.principal, &entered.server, &params.name).await?
+    {
         log.finish(CallStatus::PermissionDenied, None, Some(message.clone()));
         return Ok(gateway_error(&message, "permission_denied").into());
     }
@@ -210,22 +240,46 @@ pub async fn call_tool(
         Ok(ServerResult::CallToolResult(mut result)) => {
             result.result_type.get_or_insert(ResultType::COMPLETE);
             let failed = result.is_error == Some(true);
-            let error = failed.then(|| first_text(&result).unwrap_or_else(|| "The tool reported an error.".to_owned()));
+            let error = failed.then(|| {
+                first_text(&result).unwrap_or_else(|| "The tool reported an error.".to_owned())
+            });
             let output = serde_json::to_string(&result).ok();
-            log.finish(if failed { CallStatus::Error } else { CallStatus::Success }, output, error);
+            log.finish(
+                if failed {
+                    CallStatus::Error
+                } else {
+                    CallStatus::Success
+                },
+                output,
+                error,
+            );
             Ok(CallToolResponse::Complete(result))
         }
         Ok(ServerResult::InputRequiredResult(result)) => {
-            log.finish(CallStatus::Success, serde_json::to_string(&result).ok(), None);
+            log.finish(
+                CallStatus::Success,
+                serde_json::to_string(&result).ok(),
+                None,
+            );
             Ok(CallToolResponse::InputRequired(result))
         }
         Ok(ServerResult::CreateTaskResult(result)) => {
-            log.finish(CallStatus::Success, serde_json::to_string(&result).ok(), None);
+            log.finish(
+                CallStatus::Success,
+                serde_json::to_string(&result).ok(),
+                None,
+            );
             Ok(CallToolResponse::Task(result))
         }
         Ok(other) => {
-            let message = "The upstream answered tools/call with something other than a tool result.".to_owned();
-            log.finish(CallStatus::Error, serde_json::to_string(&other).ok(), Some(message.clone()));
+            let message =
+                "The upstream answered tools/call with something other than a tool result."
+                    .to_owned();
+            log.finish(
+                CallStatus::Error,
+                serde_json::to_string(&other).ok(),
+                Some(message.clone()),
+            );
             Err(ErrorData::internal_error(message, None))
         }
         Err(ForwardError::Timeout(limit)) => {
@@ -234,11 +288,19 @@ pub async fn call_tool(
             Ok(gateway_error(&message, "timeout").into())
         }
         Err(ForwardError::Upstream(error)) => {
-            log.finish(CallStatus::Error, serde_json::to_string(&error).ok(), Some(error.message.to_string()));
+            log.finish(
+                CallStatus::Error,
+                serde_json::to_string(&error).ok(),
+                Some(error.message.to_string()),
+            );
             Err(error)
         }
         Err(ForwardError::Cancelled) => {
-            log.finish(CallStatus::Error, None, Some("Cancelled by the client.".to_owned()));
+            log.finish(
+                CallStatus::Error,
+                None,
+                Some("Cancelled by the client.".to_owned()),
+            );
             Err(ErrorData::internal_error("cancelled", None))
         }
         Err(ForwardError::Closed(why)) => {
@@ -250,5 +312,8 @@ pub async fn call_tool(
 }
 
 fn first_text(result: &CallToolResult) -> Option<String> {
-    result.content.iter().find_map(|c| c.as_text().map(|t| t.text.clone()))
+    result
+        .content
+        .iter()
+        .find_map(|c| c.as_text().map(|t| t.text.clone()))
 }

@@ -39,11 +39,15 @@ const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 
 /// Whether the request may take the fast path, judged from its headers alone.
 pub(super) fn wanted(headers: &HeaderMap) -> bool {
-    header_is(headers, "mcp-protocol-version", MODERN) && header_is(headers, "mcp-method", "tools/call")
+    header_is(headers, "mcp-protocol-version", MODERN)
+        && header_is(headers, "mcp-method", "tools/call")
 }
 
 fn header_is(headers: &HeaderMap, name: &str, value: &str) -> bool {
-    headers.get(name).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == value)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() == value)
 }
 
 #[derive(Deserialize)]
@@ -97,7 +101,10 @@ pub(super) async fn try_call(
     let envelope: Envelope = serde_json::from_slice(body).ok()?;
     let id = envelope.id.get();
     let id_ok = id.starts_with('"') || id.starts_with(|c: char| c == '-' || c.is_ascii_digit());
-    let name_header = headers.get("mcp-name").and_then(|v| v.to_str().ok()).map(str::trim);
+    let name_header = headers
+        .get("mcp-name")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
     if envelope.jsonrpc != "2.0"
         || envelope.method != "tools/call"
         || envelope.params.meta.protocol_version != MODERN
@@ -131,7 +138,18 @@ pub(super) async fn try_call(
         Err(_) => return None,
     }
     log.started();
-    Some(relay(shared, server, endpoint, headers, body.clone(), id.to_owned(), log).await)
+    Some(
+        relay(
+            shared,
+            server,
+            endpoint,
+            headers,
+            body.clone(),
+            id.to_owned(),
+            log,
+        )
+        .await,
+    )
 }
 
 async fn relay(
@@ -152,7 +170,10 @@ async fn relay(
         .header("mcp-protocol-version", MODERN)
         .header("mcp-method", "tools/call");
     for (name, value) in headers {
-        let relayed = name == "mcp-name" || RELAYED_PREFIXES.iter().any(|p| name.as_str().starts_with(p));
+        let relayed = name == "mcp-name"
+            || RELAYED_PREFIXES
+                .iter()
+                .any(|p| name.as_str().starts_with(p));
         if relayed {
             request = request.header(name, value);
         }
@@ -162,7 +183,10 @@ async fn relay(
     let response = match tokio::time::timeout_at(deadline, request.body(body).send()).await {
         Ok(Ok(response)) => response,
         Ok(Err(err)) => {
-            let message = unavailable_message(server, &format!("the upstream could not be reached ({})", root_cause(&err)));
+            let message = unavailable_message(
+                server,
+                &format!("the upstream could not be reached ({})", root_cause(&err)),
+            );
             log.finish(CallStatus::Error, None, Some(message.clone()));
             return gateway_answer(&id, &message, "upstream_unavailable");
         }
@@ -192,17 +216,23 @@ async fn relay(
     if let Some(content_type) = content_type {
         reply = reply.header(header::CONTENT_TYPE, content_type);
     }
-    reply.body(Body::from(answer)).unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+    reply
+        .body(Body::from(answer))
+        .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
 }
 
 async fn read_limited(response: reqwest::Response) -> Result<Bytes, String> {
-    if response.content_length().is_some_and(|n| n as usize > MAX_ANSWER_BYTES) {
+    if response
+        .content_length()
+        .is_some_and(|n| n as usize > MAX_ANSWER_BYTES)
+    {
         return Err("the upstream's answer is too large".to_owned());
     }
     let mut body = Vec::new();
     let mut chunks = response.bytes_stream();
     while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(|e| format!("the upstream's answer broke off ({})", root_cause(&e)))?;
+        let chunk =
+            chunk.map_err(|e| format!("the upstream's answer broke off ({})", root_cause(&e)))?;
         if body.len() + chunk.len() > MAX_ANSWER_BYTES {
             return Err("the upstream's answer is too large".to_owned());
         }
@@ -237,7 +267,10 @@ fn judge(answer: &[u8], http_status: StatusCode) -> (CallStatus, Option<String>,
         text: Option<Cow<'a, str>>,
     }
     match serde_json::from_slice::<Reply>(answer) {
-        Ok(Reply { result: Some(result), .. }) => {
+        Ok(Reply {
+            result: Some(result),
+            ..
+        }) => {
             let outcome: Option<Outcome> = serde_json::from_str(result.get()).ok();
             match outcome {
                 Some(outcome) if outcome.is_error => {
@@ -246,12 +279,18 @@ fn judge(answer: &[u8], http_status: StatusCode) -> (CallStatus, Option<String>,
                         .iter()
                         .find_map(|p| p.text.as_deref())
                         .unwrap_or("The tool reported an error.");
-                    (CallStatus::Error, Some(result.get().to_owned()), Some(text.to_owned()))
+                    (
+                        CallStatus::Error,
+                        Some(result.get().to_owned()),
+                        Some(text.to_owned()),
+                    )
                 }
                 _ => (CallStatus::Success, Some(result.get().to_owned()), None),
             }
         }
-        Ok(Reply { error: Some(error), .. }) => (
+        Ok(Reply {
+            error: Some(error), ..
+        }) => (
             CallStatus::Error,
             std::str::from_utf8(answer).ok().map(str::to_owned),
             Some(error.message.into_owned()),
@@ -259,7 +298,9 @@ fn judge(answer: &[u8], http_status: StatusCode) -> (CallStatus, Option<String>,
         _ => (
             CallStatus::Error,
             None,
-            Some(format!("The upstream answered {http_status} with no JSON-RPC response.")),
+            Some(format!(
+                "The upstream answered {http_status} with no JSON-RPC response."
+            )),
         ),
     }
 }
@@ -286,7 +327,11 @@ fn stream_back(
         fn drop(&mut self) {
             // The client went away before the answer came.
             if let Some(log) = self.log.take() {
-                log.finish(CallStatus::Error, None, Some("Cancelled by the client.".to_owned()));
+                log.finish(
+                    CallStatus::Error,
+                    None,
+                    Some("Cancelled by the client.".to_owned()),
+                );
             }
         }
     }
@@ -315,13 +360,24 @@ fn stream_back(
             }
             Ok(Some(Err(err))) => {
                 if let Some(log) = state.log.take() {
-                    log.finish(CallStatus::Error, None, Some(format!("The upstream's stream broke off ({})", root_cause(&err))));
+                    log.finish(
+                        CallStatus::Error,
+                        None,
+                        Some(format!(
+                            "The upstream's stream broke off ({})",
+                            root_cause(&err)
+                        )),
+                    );
                 }
                 None
             }
             Ok(None) => {
                 if let Some(log) = state.log.take() {
-                    log.finish(CallStatus::Error, None, Some("The upstream ended its stream without an answer.".to_owned()));
+                    log.finish(
+                        CallStatus::Error,
+                        None,
+                        Some("The upstream ended its stream without an answer.".to_owned()),
+                    );
                 }
                 None
             }
@@ -341,7 +397,10 @@ fn stream_back(
     });
     Response::builder()
         .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"))
+        .header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        )
         .header(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))
         .body(Body::from_stream(stream))
         .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
@@ -423,7 +482,10 @@ fn answer_json(id: &str, message: &str, reason: &str) -> String {
 fn gateway_answer(id: &str, message: &str, reason: &str) -> Response {
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         answer_json(id, message, reason),
     )
         .into_response()
@@ -446,9 +508,15 @@ mod tests {
         let mut watch = SseWatch::default();
         let progress = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n";
         assert_eq!(watch.feed(progress.as_bytes(), "7"), None);
-        assert_eq!(watch.feed(b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,", "7"), None);
+        assert_eq!(
+            watch.feed(b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,", "7"),
+            None
+        );
         let found = watch.feed(b"\"result\":{\"content\":[]}}\n\n", "7");
-        assert_eq!(found.as_deref(), Some("{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[]}}"));
+        assert_eq!(
+            found.as_deref(),
+            Some("{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[]}}")
+        );
     }
 
     #[test]
@@ -457,16 +525,26 @@ mod tests {
         assert_eq!(judge(ok, StatusCode::OK).0, CallStatus::Success);
         let tool_error = br#"{"jsonrpc":"2.0","id":1,"result":{"isError":true,"content":[{"type":"text","text":"boom"}]}}"#;
         let judged = judge(tool_error, StatusCode::OK);
-        assert_eq!((judged.0, judged.2.as_deref()), (CallStatus::Error, Some("boom")));
+        assert_eq!(
+            (judged.0, judged.2.as_deref()),
+            (CallStatus::Error, Some("boom"))
+        );
         let rpc_error = br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"bad args"}}"#;
         let judged = judge(rpc_error, StatusCode::BAD_REQUEST);
-        assert_eq!((judged.0, judged.2.as_deref()), (CallStatus::Error, Some("bad args")));
-        assert_eq!(judge(b"<html>", StatusCode::BAD_GATEWAY).0, CallStatus::Error);
+        assert_eq!(
+            (judged.0, judged.2.as_deref()),
+            (CallStatus::Error, Some("bad args"))
+        );
+        assert_eq!(
+            judge(b"<html>", StatusCode::BAD_GATEWAY).0,
+            CallStatus::Error
+        );
     }
 
     #[test]
     fn gateway_answers_echo_the_request_id() {
-        let answer: serde_json::Value = serde_json::from_str(&answer_json("\"abc\"", "No.", "permission_denied")).unwrap();
+        let answer: serde_json::Value =
+            serde_json::from_str(&answer_json("\"abc\"", "No.", "permission_denied")).unwrap();
         assert_eq!(answer["id"], "abc");
         assert_eq!(answer["result"]["isError"], true);
         assert_eq!(answer["result"]["resultType"], "complete");

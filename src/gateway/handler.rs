@@ -11,23 +11,25 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CancelTaskParams, ClientRequest, CompleteRequest, CompleteRequestParams,
-        CompleteResult, CustomNotification, CustomRequest, CustomResult, DiscoverResult, GetPromptRequest,
-        GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult, Implementation,
-        InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
-        ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequest,
-        ReadResourceRequestParams, ReadResourceResponse, RequestOptionalParam, ResultType, ServerCapabilities,
-        ServerConfig, ServerResult, SetLevelRequest, SetLevelRequestParams, SubscribeRequest,
-        SubscribeRequestParams, Tool, UnsubscribeRequest, UnsubscribeRequestParams, UpdateTaskParams,
+        CallToolRequestParams, CancelTaskParams, ClientRequest, CompleteRequest,
+        CompleteRequestParams, CompleteResult, CustomNotification, CustomRequest, CustomResult,
+        DiscoverResult, GetPromptRequest, GetPromptRequestParams, GetPromptResponse, GetTaskParams,
+        GetTaskResult, Implementation, InitializeRequestParams, InitializeResult,
+        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+        PaginatedRequestParams, ProtocolVersion, ReadResourceRequest, ReadResourceRequestParams,
+        ReadResourceResponse, RequestOptionalParam, ResultType, ServerCapabilities, ServerConfig,
+        ServerResult, SetLevelRequest, SetLevelRequestParams, SubscribeRequest,
+        SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequest,
+        UnsubscribeRequestParams, UpdateTaskParams,
     },
-    service::{NotificationContext, RequestContext},
+    service::{NotificationContext, RequestContext, SubscriptionContext},
 };
 
 use super::{
-    calls,
     cache::ServerEntry,
+    calls,
     principal::Principal,
-    runtime::ServerRuntime,
+    runtime::{Era, ServerRuntime},
     upstream::{ForwardError, SessionGuard, Upstream},
 };
 use crate::servers::ServerStatus;
@@ -94,7 +96,9 @@ impl Refusal {
     pub fn into_error(self) -> ErrorData {
         let data = Some(serde_json::json!({ "reason": self.reason() }));
         match self {
-            Refusal::Internal(_) | Refusal::Unavailable(..) => ErrorData::internal_error(self.message(), data),
+            Refusal::Internal(_) | Refusal::Unavailable(..) => {
+                ErrorData::internal_error(self.message(), data)
+            }
             _ => ErrorData::invalid_request(self.message(), data),
         }
     }
@@ -126,8 +130,15 @@ impl GatewayHandler {
         if server.status == ServerStatus::Disabled {
             return Err(Refusal::Disabled(server, principal));
         }
-        match self.runtime.upstream(&server).await {
-            Ok(upstream) => Ok(Entered { principal, server, upstream }),
+        // Stateless requests name their revision in `_meta`; session requests (and `initialize`
+        // itself, whatever version it asks for) do not.
+        let era = Era::of(ctx.meta.protocol_version().as_ref());
+        match self.runtime.upstream(&server, era).await {
+            Ok(upstream) => Ok(Entered {
+                principal,
+                server,
+                upstream,
+            }),
             Err(err) => Err(Refusal::Unavailable(server, principal, err.0)),
         }
     }
@@ -142,15 +153,27 @@ impl GatewayHandler {
         }
     }
 
-    pub(super) fn client_name_version(&self, ctx: &RequestContext<RoleServer>) -> (Option<String>, Option<String>) {
-        let client = self.session.client.get().cloned().or_else(|| ctx.client_info());
+    pub(super) fn client_name_version(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+    ) -> (Option<String>, Option<String>) {
+        let client = self
+            .session
+            .client
+            .get()
+            .cloned()
+            .or_else(|| ctx.client_info());
         match client {
             Some(c) => (Some(c.name), Some(c.version)),
             None => (None, None),
         }
     }
 
-    async fn forward(&self, request: ClientRequest, ctx: &RequestContext<RoleServer>) -> Result<ServerResult, ErrorData> {
+    async fn forward(
+        &self,
+        request: ClientRequest,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<ServerResult, ErrorData> {
         let entered = self.enter(ctx).await.map_err(Refusal::into_error)?;
         entered
             .upstream
@@ -189,12 +212,20 @@ pub(super) fn forward_error(err: ForwardError) -> ErrorData {
 fn unexpected(result: ServerResult) -> ErrorData {
     let kind = serde_json::to_value(&result)
         .ok()
-        .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>().join(",")))
+        .and_then(|v| {
+            v.as_object()
+                .map(|o| o.keys().cloned().collect::<Vec<_>>().join(","))
+        })
         .unwrap_or_default();
-    ErrorData::internal_error(format!("the upstream answered with an unexpected result ({kind})"), None)
+    ErrorData::internal_error(
+        format!("the upstream answered with an unexpected result ({kind})"),
+        None,
+    )
 }
 
-fn paginated<M: Default>(params: Option<PaginatedRequestParams>) -> RequestOptionalParam<M, PaginatedRequestParams> {
+fn paginated<M: Default>(
+    params: Option<PaginatedRequestParams>,
+) -> RequestOptionalParam<M, PaginatedRequestParams> {
     RequestOptionalParam {
         method: M::default(),
         params,
@@ -217,7 +248,11 @@ macro_rules! forward_as {
 
 impl ServerHandler for GatewayHandler {
     fn get_info(&self) -> ServerConfig {
-        self.session.config.get().cloned().unwrap_or_else(|| self.mirrored_config())
+        self.session
+            .config
+            .get()
+            .cloned()
+            .unwrap_or_else(|| self.mirrored_config())
     }
 
     async fn initialize(
@@ -275,15 +310,33 @@ impl ServerHandler for GatewayHandler {
         calls::call_tool(self, request, ctx).await
     }
 
-    async fn complete(&self, request: CompleteRequestParams, ctx: RequestContext<RoleServer>) -> Result<CompleteResult, ErrorData> {
-        match self.forward(ClientRequest::CompleteRequest(CompleteRequest::new(request)), &ctx).await? {
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        match self
+            .forward(
+                ClientRequest::CompleteRequest(CompleteRequest::new(request)),
+                &ctx,
+            )
+            .await?
+        {
             ServerResult::CompleteResult(result) => Ok(result),
             other => Err(unexpected(other)),
         }
     }
 
-    async fn set_level(&self, request: SetLevelRequestParams, ctx: RequestContext<RoleServer>) -> Result<(), ErrorData> {
-        self.forward(ClientRequest::SetLevelRequest(SetLevelRequest::new(request)), &ctx).await?;
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.forward(
+            ClientRequest::SetLevelRequest(SetLevelRequest::new(request)),
+            &ctx,
+        )
+        .await?;
         Ok(())
     }
 
@@ -292,7 +345,13 @@ impl ServerHandler for GatewayHandler {
         request: GetPromptRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        match self.forward(ClientRequest::GetPromptRequest(GetPromptRequest::new(request)), &ctx).await? {
+        match self
+            .forward(
+                ClientRequest::GetPromptRequest(GetPromptRequest::new(request)),
+                &ctx,
+            )
+            .await?
+        {
             ServerResult::GetPromptResult(mut result) => {
                 result.result_type.get_or_insert(ResultType::COMPLETE);
                 Ok(result.into())
@@ -307,7 +366,12 @@ impl ServerHandler for GatewayHandler {
         request: Option<PaginatedRequestParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        forward_as!(self, ctx, ClientRequest::ListPromptsRequest(paginated(request)), ListPromptsResult)
+        forward_as!(
+            self,
+            ctx,
+            ClientRequest::ListPromptsRequest(paginated(request)),
+            ListPromptsResult
+        )
     }
 
     async fn list_resources(
@@ -315,7 +379,12 @@ impl ServerHandler for GatewayHandler {
         request: Option<PaginatedRequestParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        forward_as!(self, ctx, ClientRequest::ListResourcesRequest(paginated(request)), ListResourcesResult)
+        forward_as!(
+            self,
+            ctx,
+            ClientRequest::ListResourcesRequest(paginated(request)),
+            ListResourcesResult
+        )
     }
 
     async fn list_resource_templates(
@@ -337,7 +406,10 @@ impl ServerHandler for GatewayHandler {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         match self
-            .forward(ClientRequest::ReadResourceRequest(ReadResourceRequest::new(request)), &ctx)
+            .forward(
+                ClientRequest::ReadResourceRequest(ReadResourceRequest::new(request)),
+                &ctx,
+            )
             .await?
         {
             ServerResult::ReadResourceResult(mut result) => {
@@ -350,20 +422,43 @@ impl ServerHandler for GatewayHandler {
     }
 
     #[allow(deprecated)]
-    async fn subscribe(&self, request: SubscribeRequestParams, ctx: RequestContext<RoleServer>) -> Result<(), ErrorData> {
-        self.forward(ClientRequest::SubscribeRequest(SubscribeRequest::new(request)), &ctx).await?;
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.forward(
+            ClientRequest::SubscribeRequest(SubscribeRequest::new(request)),
+            &ctx,
+        )
+        .await?;
         Ok(())
     }
 
     #[allow(deprecated)]
-    async fn unsubscribe(&self, request: UnsubscribeRequestParams, ctx: RequestContext<RoleServer>) -> Result<(), ErrorData> {
-        self.forward(ClientRequest::UnsubscribeRequest(UnsubscribeRequest::new(request)), &ctx).await?;
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.forward(
+            ClientRequest::UnsubscribeRequest(UnsubscribeRequest::new(request)),
+            &ctx,
+        )
+        .await?;
         Ok(())
     }
 
-    async fn get_task(&self, request: GetTaskParams, ctx: RequestContext<RoleServer>) -> Result<GetTaskResult, ErrorData> {
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
         match self
-            .forward(ClientRequest::GetTaskRequest(rmcp::model::GetTaskRequest::new(request)), &ctx)
+            .forward(
+                ClientRequest::GetTaskRequest(rmcp::model::GetTaskRequest::new(request)),
+                &ctx,
+            )
             .await?
         {
             ServerResult::GetTaskResult(result) => Ok(result),
@@ -371,30 +466,126 @@ impl ServerHandler for GatewayHandler {
         }
     }
 
-    async fn update_task(&self, request: UpdateTaskParams, ctx: RequestContext<RoleServer>) -> Result<(), ErrorData> {
-        self.forward(ClientRequest::UpdateTaskRequest(rmcp::model::UpdateTaskRequest::new(request)), &ctx)
-            .await?;
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.forward(
+            ClientRequest::UpdateTaskRequest(rmcp::model::UpdateTaskRequest::new(request)),
+            &ctx,
+        )
+        .await?;
         Ok(())
     }
 
-    async fn cancel_task(&self, request: CancelTaskParams, ctx: RequestContext<RoleServer>) -> Result<(), ErrorData> {
-        self.forward(ClientRequest::CancelTaskRequest(rmcp::model::CancelTaskRequest::new(request)), &ctx)
-            .await?;
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.forward(
+            ClientRequest::CancelTaskRequest(rmcp::model::CancelTaskRequest::new(request)),
+            &ctx,
+        )
+        .await?;
         Ok(())
     }
 
-    async fn on_custom_request(&self, request: CustomRequest, ctx: RequestContext<RoleServer>) -> Result<CustomResult, ErrorData> {
-        // A tools request that did not parse as one must not slip past the policy.
-        if request.method.starts_with("tools/") {
-            return Err(ErrorData::invalid_params(
-                format!("malformed {} request: its params do not match the schema", request.method),
+    /// Accepts what the upstream said it can deliver, of what the client asked for.
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let Some(info) = self.runtime.info() else {
+            return Some(requested.clone());
+        };
+        let caps = &info.capabilities;
+        let supported =
+            |asked: Option<bool>, offered: Option<bool>| asked.filter(|_| offered == Some(true));
+        let mut accepted = requested.clone();
+        accepted.tools_list_changed = supported(
+            requested.tools_list_changed,
+            caps.tools.as_ref().and_then(|t| t.list_changed),
+        );
+        accepted.prompts_list_changed = supported(
+            requested.prompts_list_changed,
+            caps.prompts.as_ref().and_then(|p| p.list_changed),
+        );
+        accepted.resources_list_changed = supported(
+            requested.resources_list_changed,
+            caps.resources.as_ref().and_then(|r| r.list_changed),
+        );
+        if caps.resources.as_ref().and_then(|r| r.subscribe) != Some(true) {
+            accepted.resource_subscriptions = None;
+        }
+        Some(accepted)
+    }
+
+    /// Relays a `subscriptions/listen` stream: the same subscription is opened upstream and
+    /// each of its notifications passed on, until either side ends it.
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let server = self.current_server().await.map_err(Refusal::into_error)?;
+        if server.status != ServerStatus::Active {
+            return Err(ErrorData::invalid_request(
+                format!("{} is not active.", server.name),
                 None,
             ));
         }
-        let result = self.forward(ClientRequest::CustomRequest(request), &ctx).await?;
-        serde_json::to_value(result)
-            .map(CustomResult)
-            .map_err(|e| ErrorData::internal_error(format!("could not relay the result: {e}"), None))
+        let upstream = self
+            .runtime
+            .upstream(&server, Era::Stateless)
+            .await
+            .map_err(|e| ErrorData::internal_error(e.0, None))?;
+        let mut subscription = upstream
+            .peer()
+            .listen(context.accepted().clone())
+            .await
+            .map_err(|e| forward_error(super::upstream::map_service_error(e)))?;
+        loop {
+            tokio::select! {
+                () = context.cancelled() => {
+                    let _ = subscription.cancel().await;
+                    return Ok(());
+                }
+                next = subscription.next() => match next {
+                    Ok(Some(notification)) => {
+                        if matches!(notification, rmcp::model::ServerNotification::ToolListChangedNotification(_)) {
+                            self.runtime.forget_tools();
+                        }
+                        if context.sink().send(notification).await.is_err() {
+                            let _ = subscription.cancel().await;
+                            return Ok(());
+                        }
+                    }
+                    Ok(None) => return Ok(()),
+                    Err(err) => return Err(forward_error(super::upstream::map_service_error(err))),
+                },
+            }
+        }
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        // A tools request that did not parse as one must not slip past the policy.
+        if request.method.starts_with("tools/") {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "malformed {} request: its params do not match the schema",
+                    request.method
+                ),
+                None,
+            ));
+        }
+        let result = self
+            .forward(ClientRequest::CustomRequest(request), &ctx)
+            .await?;
+        serde_json::to_value(result).map(CustomResult).map_err(|e| {
+            ErrorData::internal_error(format!("could not relay the result: {e}"), None)
+        })
     }
 
     async fn on_roots_list_changed(&self, ctx: NotificationContext<RoleServer>) {
@@ -403,23 +594,33 @@ impl ServerHandler for GatewayHandler {
         }
     }
 
-    async fn on_custom_notification(&self, notification: CustomNotification, ctx: NotificationContext<RoleServer>) {
+    async fn on_custom_notification(
+        &self,
+        notification: CustomNotification,
+        ctx: NotificationContext<RoleServer>,
+    ) {
         if let Some(upstream) = self.upstream_for_notification(&ctx).await {
             let _ = upstream
                 .peer()
-                .send_notification(rmcp::model::ClientNotification::CustomNotification(notification))
+                .send_notification(rmcp::model::ClientNotification::CustomNotification(
+                    notification,
+                ))
                 .await;
         }
     }
 }
 
 impl GatewayHandler {
-    /// The upstream a client notification goes to, if the session's server is usable.
-    async fn upstream_for_notification(&self, _ctx: &NotificationContext<RoleServer>) -> Option<Arc<Upstream>> {
+    /// The upstream a client notification goes to, if the session's server is usable. Only
+    /// sessions send notifications.
+    async fn upstream_for_notification(
+        &self,
+        _ctx: &NotificationContext<RoleServer>,
+    ) -> Option<Arc<Upstream>> {
         let server = self.current_server().await.ok()?;
         if server.status != ServerStatus::Active {
             return None;
         }
-        self.runtime.upstream(&server).await.ok()
+        self.runtime.upstream(&server, Era::Session).await.ok()
     }
 }

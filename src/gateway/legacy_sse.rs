@@ -47,20 +47,39 @@ struct Ended {
 
 impl Drop for Ended {
     fn drop(&mut self) {
-        self.sessions.0.lock().expect("sessions lock").remove(&self.id);
+        self.sessions
+            .0
+            .lock()
+            .expect("sessions lock")
+            .remove(&self.id);
         self.cancel.cancel();
     }
 }
 
 fn origin_allowed(gateway: &Gateway, request: &Request) -> bool {
-    match request.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+    match request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    {
         None => true,
         Some(origin) => gateway
             .shared
             .settings
             .allowed_origins
             .iter()
-            .any(|allowed| allowed.eq_ignore_ascii_case(origin)),
+            .any(|allowed| {
+                match allowed.strip_suffix(":*") {
+                    // `scheme://host:*` allows any port of that host.
+                    Some(base) => origin.strip_prefix(base).is_some_and(|rest| {
+                        rest.is_empty()
+                            || rest
+                                .strip_prefix(':')
+                                .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+                    }),
+                    None => allowed.eq_ignore_ascii_case(origin),
+                }
+            }),
     }
 }
 
@@ -69,7 +88,11 @@ fn forbidden_origin() -> Response {
         .into_response()
 }
 
-pub async fn open(State(gateway): State<Gateway>, Path(slug): Path<String>, request: Request) -> Response {
+pub async fn open(
+    State(gateway): State<Gateway>,
+    Path(slug): Path<String>,
+    request: Request,
+) -> Response {
     if !origin_allowed(&gateway, &request) {
         return forbidden_origin();
     }
@@ -77,7 +100,14 @@ pub async fn open(State(gateway): State<Gateway>, Path(slug): Path<String>, requ
         Ok(server) => server,
         Err(response) => return response,
     };
-    let principal = match principal::authenticate(&gateway.shared.cache, request.headers(), request.uri(), server.id).await {
+    let principal = match principal::authenticate(
+        &gateway.shared.cache,
+        request.headers(),
+        request.uri(),
+        server.id,
+    )
+    .await
+    {
         Ok(principal) => principal,
         Err(failure) => return failure.into_response(),
     };
@@ -112,7 +142,9 @@ pub async fn open(State(gateway): State<Gateway>, Path(slug): Path<String>, requ
                     () = stop.cancelled() => ct.cancel(),
                 }
             }
-            Err(err) => tracing::info!(error = %err, "a legacy SSE session ended before its handshake"),
+            Err(err) => {
+                tracing::info!(error = %err, "a legacy SSE session ended before its handshake")
+            }
         }
     });
 
@@ -122,7 +154,9 @@ pub async fn open(State(gateway): State<Gateway>, Path(slug): Path<String>, requ
         cancel,
     };
     let endpoint = format!("/mcp/{slug}/message?sessionId={id}");
-    let first = futures::stream::once(async move { Ok::<_, Infallible>(Event::default().event("endpoint").data(endpoint)) });
+    let first = futures::stream::once(async move {
+        Ok::<_, Infallible>(Event::default().event("endpoint").data(endpoint))
+    });
     let messages = outbox_rx.map(move |message| {
         let _keep = &ended;
         let data = serde_json::to_string(&message).unwrap_or_default();
@@ -153,10 +187,13 @@ pub async fn message(
         Err(response) => return response,
     };
     let (mut parts, body) = request.into_parts();
-    let principal = match principal::authenticate(&gateway.shared.cache, &parts.headers, &parts.uri, server.id).await {
-        Ok(principal) => principal,
-        Err(failure) => return failure.into_response(),
-    };
+    let principal =
+        match principal::authenticate(&gateway.shared.cache, &parts.headers, &parts.uri, server.id)
+            .await
+        {
+            Ok(principal) => principal,
+            Err(failure) => return failure.into_response(),
+        };
     let Some(session_id) = query.session_id else {
         return bad_request("The sessionId query parameter is missing.");
     };
@@ -180,13 +217,25 @@ pub async fn message(
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("application/json"));
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        });
     if !content_type_ok {
-        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Send JSON-RPC messages as application/json.").into_response();
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Send JSON-RPC messages as application/json.",
+        )
+            .into_response();
     }
     let bytes = match to_bytes(body, gateway.shared.settings.max_body_bytes).await {
         Ok(bytes) => bytes,
-        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "The message is too large.").into_response(),
+        Err(_) => {
+            return (StatusCode::PAYLOAD_TOO_LARGE, "The message is too large.").into_response();
+        }
     };
     let mut message: ClientJsonRpcMessage = match serde_json::from_slice(&bytes) {
         Ok(message) => message,
@@ -210,5 +259,9 @@ pub async fn message(
 }
 
 fn bad_request(message: &str) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({ "error": "invalid_request", "error_description": message }))).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": "invalid_request", "error_description": message })),
+    )
+        .into_response()
 }

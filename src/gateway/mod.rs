@@ -10,6 +10,7 @@ mod calls;
 mod fast;
 mod handler;
 mod legacy_sse;
+mod link;
 pub mod principal;
 mod runtime;
 pub mod upstream;
@@ -56,11 +57,25 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn new(public_origin: String) -> Self {
+    pub fn new(public_url: &url::Url) -> Self {
+        let mut allowed_origins = vec![public_url.origin().ascii_serialization()];
+        // Reached on the loopback interface, any local page is as local as Gatehouse itself
+        // (an Inspector on another port, say); a rebinding attack names another host.
+        let loopback = match public_url.host() {
+            Some(url::Host::Domain(name)) => name == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        if loopback {
+            for origin in ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"] {
+                allowed_origins.push(origin.to_owned());
+            }
+        }
         Settings {
             max_body_bytes: 4 * 1024 * 1024,
             max_logged_bytes: 256 * 1024,
-            allowed_origins: vec![public_origin],
+            allowed_origins,
         }
     }
 }
@@ -130,13 +145,19 @@ impl Gateway {
         let mut runtimes = self.runtimes.lock().expect("runtimes lock");
         runtimes
             .entry(server.id)
-            .or_insert_with(|| ServerRuntime::new(server.id, server.slug.clone(), self.shared.clone()))
+            .or_insert_with(|| {
+                ServerRuntime::new(server.id, server.slug.clone(), self.shared.clone())
+            })
             .clone()
     }
 
     /// The pid of the process serving `server_id`, if it runs one (for tests and the dashboard).
     pub fn upstream_pid(&self, server_id: Uuid) -> Option<u32> {
-        self.runtimes.lock().expect("runtimes lock").get(&server_id)?.upstream_pid()
+        self.runtimes
+            .lock()
+            .expect("runtimes lock")
+            .get(&server_id)?
+            .upstream_pid()
     }
 
     /// Stops upstreams of servers that were disabled or deleted, as soon as that is committed.
@@ -161,7 +182,11 @@ impl Gateway {
                     }
                 };
                 for runtime in affected {
-                    gateway.shared.cache.apply(&Change::Server(runtime.server_id)).await;
+                    gateway
+                        .shared
+                        .cache
+                        .apply(&Change::Server(runtime.server_id))
+                        .await;
                     let server = gateway.shared.cache.server(&runtime.slug()).await;
                     let usable = matches!(&server, Ok(Some(s)) if s.id == runtime.server_id && s.status == ServerStatus::Active);
                     if !usable {
@@ -179,7 +204,13 @@ impl Gateway {
 
     /// Stops every upstream and the processes behind them; writes pending activity.
     pub async fn shutdown(&self) {
-        let runtimes: Vec<_> = self.runtimes.lock().expect("runtimes lock").values().cloned().collect();
+        let runtimes: Vec<_> = self
+            .runtimes
+            .lock()
+            .expect("runtimes lock")
+            .values()
+            .cloned()
+            .collect();
         for runtime in runtimes {
             runtime.stop().await;
         }
@@ -189,16 +220,23 @@ impl Gateway {
 }
 
 /// Resolves the server, authenticates the caller, then hands the request to rmcp.
-async fn mcp(State(gateway): State<Gateway>, Path(slug): Path<String>, request: Request) -> Response {
+async fn mcp(
+    State(gateway): State<Gateway>,
+    Path(slug): Path<String>,
+    request: Request,
+) -> Response {
     let server = match find_server(&gateway, &slug).await {
         Ok(server) => server,
         Err(response) => return response,
     };
     let (mut parts, body) = request.into_parts();
-    let principal = match principal::authenticate(&gateway.shared.cache, &parts.headers, &parts.uri, server.id).await {
-        Ok(principal) => principal,
-        Err(failure) => return failure.into_response(),
-    };
+    let principal =
+        match principal::authenticate(&gateway.shared.cache, &parts.headers, &parts.uri, server.id)
+            .await
+        {
+            Ok(principal) => principal,
+            Err(failure) => return failure.into_response(),
+        };
     gateway.shared.usage.touch(principal.token_id);
     parts.extensions.insert(principal);
     // rmcp answers unreadable bodies with 415; JSON-RPC wants a parse error. Reading the body
@@ -209,13 +247,20 @@ async fn mcp(State(gateway): State<Gateway>, Path(slug): Path<String>, request: 
             Ok(bytes) if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() => {
                 if fast::wanted(&parts.headers)
                     && let Some(principal) = parts.extensions.get::<principal::Principal>()
-                    && let Some(response) = fast::try_call(&gateway, &server, principal, &parts.headers, &bytes).await
+                    && let Some(response) =
+                        fast::try_call(&gateway, &server, principal, &parts.headers, &bytes).await
                 {
                     return response;
                 }
                 Body::from(bytes)
             }
-            Ok(_) => return jsonrpc_error(StatusCode::BAD_REQUEST, -32700, "Parse error: the body is not valid JSON."),
+            Ok(_) => {
+                return jsonrpc_error(
+                    StatusCode::BAD_REQUEST,
+                    -32700,
+                    "Parse error: the body is not valid JSON.",
+                );
+            }
             Err(err) if is_too_large(&err) => {
                 let limit = gateway.shared.settings.max_body_bytes / (1024 * 1024);
                 return jsonrpc_error(
@@ -224,13 +269,23 @@ async fn mcp(State(gateway): State<Gateway>, Path(slug): Path<String>, request: 
                     &format!("The request body is larger than {limit} MiB."),
                 );
             }
-            Err(_) => return jsonrpc_error(StatusCode::BAD_REQUEST, -32600, "The request body could not be read."),
+            Err(_) => {
+                return jsonrpc_error(
+                    StatusCode::BAD_REQUEST,
+                    -32600,
+                    "The request body could not be read.",
+                );
+            }
         }
     } else {
         body
     };
     let runtime = gateway.runtime(&server);
-    let response = runtime.http.handle(Request::from_parts(parts, body)).await.map(Body::new);
+    let response = runtime
+        .http
+        .handle(Request::from_parts(parts, body))
+        .await
+        .map(Body::new);
     if json_post && response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
         return jsonrpc_error(
             StatusCode::BAD_REQUEST,
@@ -262,7 +317,11 @@ fn is_too_large(err: &axum::Error) -> bool {
 
 /// A JSON-RPC error the gateway answers itself, before any server sees the request.
 fn jsonrpc_error(status: StatusCode, code: i32, message: &str) -> Response {
-    (status, Json(json!({ "jsonrpc": "2.0", "error": { "code": code, "message": message } }))).into_response()
+    (
+        status,
+        Json(json!({ "jsonrpc": "2.0", "error": { "code": code, "message": message } })),
+    )
+        .into_response()
 }
 
 /// The server at `slug`, or the response for an unknown or deleted one.

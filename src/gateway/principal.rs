@@ -65,12 +65,17 @@ impl IntoResponse for AuthFailure {
         };
         let mut challenge = String::from("Bearer realm=\"Gatehouse\"");
         if let Some(error) = error {
-            challenge.push_str(&format!(", error=\"{error}\", error_description=\"{description}\""));
+            challenge.push_str(&format!(
+                ", error=\"{error}\", error_description=\"{description}\""
+            ));
         }
-        let body = json!({ "error": error.unwrap_or("unauthorized"), "error_description": description });
+        let body =
+            json!({ "error": error.unwrap_or("unauthorized"), "error_description": description });
         let mut response = (status, Json(body)).into_response();
         if let Ok(value) = HeaderValue::from_str(&challenge) {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
         }
         response
     }
@@ -110,7 +115,9 @@ pub async fn authenticate(
         .user(entry.user_id)
         .await
         .map_err(AuthFailure::Unavailable)?
-        .ok_or(AuthFailure::Invalid("The access token's owner no longer exists."))?;
+        .ok_or(AuthFailure::Invalid(
+            "The access token's owner no longer exists.",
+        ))?;
     Ok(Principal {
         user_id: user.id,
         email: user.email.clone(),

@@ -16,7 +16,10 @@ pub async fn restrict_tool(
 ) -> Result<(), AppError> {
     let tool = tool.trim();
     if tool.is_empty() || tool.len() > 256 {
-        return Err(AppError::invalid("tool", "Name the tool to restrict (at most 256 characters)."));
+        return Err(AppError::invalid(
+            "tool",
+            "Name the tool to restrict (at most 256 characters).",
+        ));
     }
     let mut tx = state.pool.begin().await?;
     let inserted = sqlx::query(
@@ -69,13 +72,15 @@ pub async fn unrestrict_tool(
     tool: &str,
 ) -> Result<(), AppError> {
     let mut tx = state.pool.begin().await?;
-    let removed = sqlx::query("DELETE FROM tool_restrictions WHERE group_id = $1 AND server_id = $2 AND tool_name = $3")
-        .bind(group_id)
-        .bind(server_id)
-        .bind(tool)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let removed = sqlx::query(
+        "DELETE FROM tool_restrictions WHERE group_id = $1 AND server_id = $2 AND tool_name = $3",
+    )
+    .bind(group_id)
+    .bind(server_id)
+    .bind(tool)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     if removed > 0 {
         audit::record(
             &mut *tx,

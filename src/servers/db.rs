@@ -33,10 +33,12 @@ const SELECT_SERVER: &str = "SELECT s.id, s.slug, s.name, s.description, s.statu
 
 /// The server at `/mcp/{slug}`: the one that is not deleted.
 pub async fn find_by_slug(ex: impl PgExecutor<'_>, slug: &str) -> sqlx::Result<Option<ServerRow>> {
-    sqlx::query_as(&format!("{SELECT_SERVER} WHERE s.slug = $1 AND s.status <> 'deleted'"))
-        .bind(slug)
-        .fetch_optional(ex)
-        .await
+    sqlx::query_as(&format!(
+        "{SELECT_SERVER} WHERE s.slug = $1 AND s.status <> 'deleted'"
+    ))
+    .bind(slug)
+    .fetch_optional(ex)
+    .await
 }
 
 pub async fn find_by_id(ex: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<ServerRow>> {
@@ -75,15 +77,24 @@ pub async fn insert(conn: &mut PgConnection, new: NewServerRow<'_>) -> Result<Uu
     .await;
     match result {
         Ok(id) => Ok(id),
-        Err(sqlx::Error::Database(db)) if db.constraint() == Some("servers_slug_key") => Err(AppError::invalid(
-            "slug",
-            format!("The URL name {} is taken by another server; choose another name.", new.slug),
-        )),
+        Err(sqlx::Error::Database(db)) if db.constraint() == Some("servers_slug_key") => {
+            Err(AppError::invalid(
+                "slug",
+                format!(
+                    "The URL name {} is taken by another server; choose another name.",
+                    new.slug
+                ),
+            ))
+        }
         Err(err) => Err(err.into()),
     }
 }
 
-pub async fn set_status(ex: impl PgExecutor<'_>, id: Uuid, status: ServerStatus) -> sqlx::Result<()> {
+pub async fn set_status(
+    ex: impl PgExecutor<'_>,
+    id: Uuid,
+    status: ServerStatus,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE servers SET status = $2, updated_at = now(), \
          deleted_at = CASE WHEN $2 = 'deleted'::server_status THEN now() ELSE deleted_at END \
@@ -96,7 +107,12 @@ pub async fn set_status(ex: impl PgExecutor<'_>, id: Uuid, status: ServerStatus)
     .map(|_| ())
 }
 
-pub async fn upsert_env_var(ex: impl PgExecutor<'_>, server_id: Uuid, name: &str, sealed: &[u8]) -> sqlx::Result<()> {
+pub async fn upsert_env_var(
+    ex: impl PgExecutor<'_>,
+    server_id: Uuid,
+    name: &str,
+    sealed: &[u8],
+) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO server_env_vars (server_id, name, value) VALUES ($1, $2, $3) \
          ON CONFLICT (server_id, name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
@@ -109,7 +125,11 @@ pub async fn upsert_env_var(ex: impl PgExecutor<'_>, server_id: Uuid, name: &str
     .map(|_| ())
 }
 
-pub async fn delete_env_var(ex: impl PgExecutor<'_>, server_id: Uuid, name: &str) -> sqlx::Result<bool> {
+pub async fn delete_env_var(
+    ex: impl PgExecutor<'_>,
+    server_id: Uuid,
+    name: &str,
+) -> sqlx::Result<bool> {
     sqlx::query("DELETE FROM server_env_vars WHERE server_id = $1 AND name = $2")
         .bind(server_id)
         .bind(name)
@@ -119,7 +139,10 @@ pub async fn delete_env_var(ex: impl PgExecutor<'_>, server_id: Uuid, name: &str
 }
 
 /// Sealed environment variables, by name.
-pub async fn env_vars(ex: impl PgExecutor<'_>, server_id: Uuid) -> sqlx::Result<Vec<(String, Vec<u8>)>> {
+pub async fn env_vars(
+    ex: impl PgExecutor<'_>,
+    server_id: Uuid,
+) -> sqlx::Result<Vec<(String, Vec<u8>)>> {
     sqlx::query_as("SELECT name, value FROM server_env_vars WHERE server_id = $1 ORDER BY name")
         .bind(server_id)
         .fetch_all(ex)
@@ -173,7 +196,10 @@ pub async fn insert_live_deployment(
     Ok(id)
 }
 
-pub async fn find_deployment(ex: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<DeploymentRow>> {
+pub async fn find_deployment(
+    ex: impl PgExecutor<'_>,
+    id: Uuid,
+) -> sqlx::Result<Option<DeploymentRow>> {
     sqlx::query_as(
         "SELECT id, server_id, number, status::text AS status, source, env, summary, created_at \
          FROM deployments WHERE id = $1",

@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use super::{AuthMethod, EnvVarName, ServerSource, ServerStatus, Slug, db, db::ServerRow};
 use crate::{
-    accounts::session::Admin, audit, changes::Change, crypto::SecretBox, error::AppError, startup::AppState,
+    accounts::session::Admin, audit, changes::Change, crypto::SecretBox, error::AppError,
+    startup::AppState,
 };
 
 /// What creating a server takes; the dashboard wizard and the API both fill it in.
@@ -41,30 +42,56 @@ fn check_source(source: ServerSource) -> Result<ServerSource, AppError> {
             url: ServerSource::parse_remote_url(&url)?,
             transport,
         },
-        ServerSource::Command { command, args, transport, path } => {
+        ServerSource::Command {
+            command,
+            args,
+            transport,
+            path,
+        } => {
             let command = command.trim().to_owned();
             if command.is_empty() {
-                return Err(AppError::invalid("command", "Enter the command that starts the server."));
+                return Err(AppError::invalid(
+                    "command",
+                    "Enter the command that starts the server.",
+                ));
             }
             if !path.starts_with('/') {
-                return Err(AppError::invalid("path", "The MCP path starts with a slash, like /mcp."));
+                return Err(AppError::invalid(
+                    "path",
+                    "The MCP path starts with a slash, like /mcp.",
+                ));
             }
-            ServerSource::Command { command, args, transport, path }
+            ServerSource::Command {
+                command,
+                args,
+                transport,
+                path,
+            }
         }
     })
 }
 
-pub async fn create(state: &AppState, admin: &Admin, input: NewServer) -> Result<ServerRow, AppError> {
+pub async fn create(
+    state: &AppState,
+    admin: &Admin,
+    input: NewServer,
+) -> Result<ServerRow, AppError> {
     let name = input.name.trim().to_owned();
     if name.is_empty() {
         return Err(AppError::invalid("name", "Give the server a name."));
     }
     if name.chars().count() > 80 {
-        return Err(AppError::invalid("name", "A name is at most 80 characters."));
+        return Err(AppError::invalid(
+            "name",
+            "A name is at most 80 characters.",
+        ));
     }
     let description = input.description.trim().to_owned();
     if description.chars().count() > 2000 {
-        return Err(AppError::invalid("description", "A description is at most 2,000 characters."));
+        return Err(AppError::invalid(
+            "description",
+            "A description is at most 2,000 characters.",
+        ));
     }
     let slug = match input.slug.as_deref().map(str::trim) {
         Some(s) if !s.is_empty() => Slug::parse(s)?,
@@ -78,13 +105,19 @@ pub async fn create(state: &AppState, admin: &Admin, input: NewServer) -> Result
     let auth_method = input.auth_method.unwrap_or(AuthMethod::None);
     let timeout = input.call_timeout_ms.unwrap_or(DEFAULT_CALL_TIMEOUT_MS);
     if !(100..=3_600_000).contains(&timeout) {
-        return Err(AppError::invalid("call_timeout_ms", "The call timeout is between 0.1 s and one hour."));
+        return Err(AppError::invalid(
+            "call_timeout_ms",
+            "The call timeout is between 0.1 s and one hour.",
+        ));
     }
     let mut env = BTreeMap::new();
     for (raw_name, value) in input.env {
         let name = EnvVarName::parse(&raw_name)?;
         if env.insert(name.clone(), value).is_some() {
-            return Err(AppError::invalid("env_name", format!("{name} is listed twice.")));
+            return Err(AppError::invalid(
+                "env_name",
+                format!("{name} is listed twice."),
+            ));
         }
     }
 
@@ -105,11 +138,21 @@ pub async fn create(state: &AppState, admin: &Admin, input: NewServer) -> Result
     )
     .await?;
     for (name, value) in &env {
-        let sealed = state.secrets.seal(value.as_bytes(), &env_context(id, name.as_str()));
+        let sealed = state
+            .secrets
+            .seal(value.as_bytes(), &env_context(id, name.as_str()));
         db::upsert_env_var(&mut *tx, id, name.as_str(), &sealed).await?;
     }
     let snapshot = seal_env_snapshot(&state.secrets, id, &env);
-    db::insert_live_deployment(&mut tx, id, &source, &snapshot, "Server created", Some(user.id)).await?;
+    db::insert_live_deployment(
+        &mut tx,
+        id,
+        &source,
+        &snapshot,
+        "Server created",
+        Some(user.id),
+    )
+    .await?;
     audit::record(
         &mut *tx,
         &user.actor(),
@@ -124,14 +167,21 @@ pub async fn create(state: &AppState, admin: &Admin, input: NewServer) -> Result
         })),
     )
     .await?;
-    let row = db::find_by_id(&mut *tx, id).await?.ok_or(AppError::Internal)?;
+    let row = db::find_by_id(&mut *tx, id)
+        .await?
+        .ok_or(AppError::Internal)?;
     tx.commit().await?;
     state.changes.publish(Change::Server(id));
     Ok(row)
 }
 
 /// Disables, re-enables or deletes a server. The gateway sees the change on its next request.
-pub async fn set_status(state: &AppState, admin: &Admin, id: Uuid, status: ServerStatus) -> Result<ServerRow, AppError> {
+pub async fn set_status(
+    state: &AppState,
+    admin: &Admin,
+    id: Uuid,
+    status: ServerStatus,
+) -> Result<ServerRow, AppError> {
     let mut tx = state.pool.begin().await?;
     let server = db::find_by_id(&mut *tx, id)
         .await?
@@ -143,8 +193,14 @@ pub async fn set_status(state: &AppState, admin: &Admin, id: Uuid, status: Serve
     db::set_status(&mut *tx, id, status).await?;
     if status == ServerStatus::Deleted {
         // Configuration goes with the server (SPEC S2); its activity history stays.
-        sqlx::query("DELETE FROM server_env_vars WHERE server_id = $1").bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM tool_restrictions WHERE server_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM server_env_vars WHERE server_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM tool_restrictions WHERE server_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
     }
     let kind = match status {
         ServerStatus::Active => "server.enabled",
@@ -160,14 +216,20 @@ pub async fn set_status(state: &AppState, admin: &Admin, id: Uuid, status: Serve
         Some(json!({ "status": status })),
     )
     .await?;
-    let row = db::find_by_id(&mut *tx, id).await?.ok_or(AppError::Internal)?;
+    let row = db::find_by_id(&mut *tx, id)
+        .await?
+        .ok_or(AppError::Internal)?;
     tx.commit().await?;
     state.changes.publish(Change::Server(id));
     Ok(row)
 }
 
 /// Seals the whole environment a deployment runs with as one JSON object.
-fn seal_env_snapshot(secrets: &SecretBox, server_id: Uuid, env: &BTreeMap<EnvVarName, String>) -> Vec<u8> {
+fn seal_env_snapshot(
+    secrets: &SecretBox,
+    server_id: Uuid,
+    env: &BTreeMap<EnvVarName, String>,
+) -> Vec<u8> {
     let map: BTreeMap<&str, &str> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let plain = serde_json::to_vec(&map).expect("a string map serialises");
     secrets.seal(&plain, &deployment_env_context(server_id))

@@ -17,7 +17,8 @@ impl Slug {
         let s = raw.trim();
         let valid = !s.is_empty()
             && s.len() <= Self::MAX_LEN
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !s.starts_with('-')
             && !s.ends_with('-');
         if valid {
@@ -40,9 +41,16 @@ impl Slug {
                 slug.push('-');
             }
         }
-        let slug: String = slug.trim_end_matches('-').chars().take(Self::MAX_LEN).collect();
+        let slug: String = slug
+            .trim_end_matches('-')
+            .chars()
+            .take(Self::MAX_LEN)
+            .collect();
         Slug::parse(slug.trim_end_matches('-')).map_err(|_| {
-            AppError::invalid("name", "The name needs at least one letter or digit to make a URL from.")
+            AppError::invalid(
+                "name",
+                "The name needs at least one letter or digit to make a URL from.",
+            )
         })
     }
 
@@ -72,7 +80,10 @@ impl std::fmt::Display for Slug {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::Type))]
-#[cfg_attr(feature = "ssr", sqlx(type_name = "server_status", rename_all = "snake_case"))]
+#[cfg_attr(
+    feature = "ssr",
+    sqlx(type_name = "server_status", rename_all = "snake_case")
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ServerStatus {
     Active,
@@ -92,7 +103,10 @@ impl ServerStatus {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::Type))]
-#[cfg_attr(feature = "ssr", sqlx(type_name = "server_auth_method", rename_all = "snake_case"))]
+#[cfg_attr(
+    feature = "ssr",
+    sqlx(type_name = "server_auth_method", rename_all = "snake_case")
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     None,
@@ -135,7 +149,10 @@ pub enum CommandTransport {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ServerSource {
     /// An MCP server already running somewhere, reached by URL.
-    Remote { url: String, transport: RemoteTransport },
+    Remote {
+        url: String,
+        transport: RemoteTransport,
+    },
     /// A command the gateway runs and supervises.
     Command {
         command: String,
@@ -160,7 +177,12 @@ impl ServerSource {
                 RemoteTransport::StreamableHttp => format!("Remote: {url}"),
                 RemoteTransport::Sse => format!("Remote (SSE): {url}"),
             },
-            ServerSource::Command { command, args, transport, .. } => {
+            ServerSource::Command {
+                command,
+                args,
+                transport,
+                ..
+            } => {
                 let line = std::iter::once(command.as_str())
                     .chain(args.iter().map(String::as_str))
                     .collect::<Vec<_>>()
@@ -216,14 +238,18 @@ impl EnvVarName {
             return bad("A variable name is at most 128 characters.".to_owned());
         }
         let mut bytes = name.bytes();
-        let first_ok = bytes.next().is_some_and(|b| b.is_ascii_uppercase() || b == b'_');
+        let first_ok = bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_uppercase() || b == b'_');
         if !first_ok || !bytes.all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') {
             return bad(format!(
                 "{name} is not a valid name: use capital letters, digits and underscores, not starting with a digit."
             ));
         }
         if let Some(prefix) = RESERVED_ENV_PREFIXES.iter().find(|p| name.starts_with(*p)) {
-            return bad(format!("Names starting with {prefix} are reserved by the platform."));
+            return bad(format!(
+                "Names starting with {prefix} are reserved by the platform."
+            ));
         }
         Ok(EnvVarName(name.to_owned()))
     }
@@ -258,10 +284,16 @@ mod tests {
 
     #[test]
     fn slugs_are_derived_from_names() {
-        assert_eq!(Slug::from_name("Linear Issues (beta)").unwrap().as_str(), "linear-issues-beta");
+        assert_eq!(
+            Slug::from_name("Linear Issues (beta)").unwrap().as_str(),
+            "linear-issues-beta"
+        );
         assert_eq!(Slug::from_name("  GitHub ").unwrap().as_str(), "github");
         assert!(Slug::from_name("!!!").is_err());
-        assert_eq!(Slug::from_name(&"a".repeat(100)).unwrap().as_str().len(), 63);
+        assert_eq!(
+            Slug::from_name(&"a".repeat(100)).unwrap().as_str().len(),
+            63
+        );
     }
 
     #[test]
@@ -284,7 +316,10 @@ mod tests {
     #[test]
     fn reserved_prefixes_are_refused_by_name() {
         let err = EnvVarName::parse("GUMSTACK_TOKEN").unwrap_err();
-        assert_eq!(err.to_string(), "Names starting with GUMSTACK_ are reserved by the platform.");
+        assert_eq!(
+            err.to_string(),
+            "Names starting with GUMSTACK_ are reserved by the platform."
+        );
         assert!(EnvVarName::parse("GATEHOUSE_SECRET").is_err());
         assert!(EnvVarName::parse("GUMLOOP_X").is_err());
     }
@@ -292,7 +327,13 @@ mod tests {
     #[test]
     fn remote_urls_must_be_http_with_a_host_and_no_credentials() {
         assert!(ServerSource::parse_remote_url("https://mcp.example.com/mcp").is_ok());
-        for bad in ["mcp.example.com", "ftp://x", "https://", "https://u:p@host/mcp", "https://a b"] {
+        for bad in [
+            "mcp.example.com",
+            "ftp://x",
+            "https://",
+            "https://u:p@host/mcp",
+            "https://a b",
+        ] {
             assert!(ServerSource::parse_remote_url(bad).is_err(), "{bad:?}");
         }
     }
@@ -308,6 +349,9 @@ mod tests {
         let json = serde_json::to_value(&source).unwrap();
         assert_eq!(json["kind"], "command");
         assert_eq!(json["transport"], "stdio");
-        assert_eq!(serde_json::from_value::<ServerSource>(json).unwrap(), source);
+        assert_eq!(
+            serde_json::from_value::<ServerSource>(json).unwrap(),
+            source
+        );
     }
 }

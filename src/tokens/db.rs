@@ -33,10 +33,12 @@ impl From<TokenRow> for TokenInfo {
     }
 }
 
-const SELECT: &str =
-    "SELECT id, user_id, name, prefix, server_ids, created_at, expires_at, last_used_at, revoked_at FROM api_tokens";
+const SELECT: &str = "SELECT id, user_id, name, prefix, server_ids, created_at, expires_at, last_used_at, revoked_at FROM api_tokens";
 
-pub async fn find_by_digest(ex: impl PgExecutor<'_>, digest: &[u8]) -> sqlx::Result<Option<TokenRow>> {
+pub async fn find_by_digest(
+    ex: impl PgExecutor<'_>,
+    digest: &[u8],
+) -> sqlx::Result<Option<TokenRow>> {
     sqlx::query_as(&format!("{SELECT} WHERE token_hash = $1"))
         .bind(digest)
         .fetch_optional(ex)
@@ -44,10 +46,12 @@ pub async fn find_by_digest(ex: impl PgExecutor<'_>, digest: &[u8]) -> sqlx::Res
 }
 
 pub async fn list_for_user(ex: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<Vec<TokenRow>> {
-    sqlx::query_as(&format!("{SELECT} WHERE user_id = $1 ORDER BY created_at DESC"))
-        .bind(user_id)
-        .fetch_all(ex)
-        .await
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE user_id = $1 ORDER BY created_at DESC"
+    ))
+    .bind(user_id)
+    .fetch_all(ex)
+    .await
 }
 
 pub struct NewToken<'a> {
@@ -76,7 +80,11 @@ pub async fn insert(ex: impl PgExecutor<'_>, new: NewToken<'_>) -> sqlx::Result<
 }
 
 /// Revokes the token if it belongs to `user_id`; returns it as it was before.
-pub async fn revoke(ex: impl PgExecutor<'_>, id: Uuid, user_id: Uuid) -> sqlx::Result<Option<TokenRow>> {
+pub async fn revoke(
+    ex: impl PgExecutor<'_>,
+    id: Uuid,
+    user_id: Uuid,
+) -> sqlx::Result<Option<TokenRow>> {
     sqlx::query_as(
         "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 AND user_id = $2 \
          RETURNING id, user_id, name, prefix, server_ids, created_at, expires_at, last_used_at, revoked_at",

@@ -27,14 +27,22 @@ pub async fn mint(
 ) -> Result<(TokenInfo, SecretString), AppError> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(AppError::invalid("name", "Name the token after what will use it, like \"Cursor on my laptop\"."));
+        return Err(AppError::invalid(
+            "name",
+            "Name the token after what will use it, like \"Cursor on my laptop\".",
+        ));
     }
     if name.chars().count() > 80 {
-        return Err(AppError::invalid("name", "A token name is at most 80 characters."));
+        return Err(AppError::invalid(
+            "name",
+            "A token name is at most 80 characters.",
+        ));
     }
     let expires_at = match lifetime_days {
         None => None,
-        Some(days) if (1..=MAX_LIFETIME_DAYS).contains(&days) => Some(Utc::now() + Duration::days(days)),
+        Some(days) if (1..=MAX_LIFETIME_DAYS).contains(&days) => {
+            Some(Utc::now() + Duration::days(days))
+        }
         Some(_) => {
             return Err(AppError::invalid(
                 "lifetime_days",
@@ -44,7 +52,11 @@ pub async fn mint(
     };
     let secret = new_token(TOKEN_PREFIX);
     let digest = token_digest(secret.expose_secret());
-    let prefix: String = secret.expose_secret().chars().take(TOKEN_PREFIX.len() + 6).collect();
+    let prefix: String = secret
+        .expose_secret()
+        .chars()
+        .take(TOKEN_PREFIX.len() + 6)
+        .collect();
 
     let mut tx = state.pool.begin().await?;
     let row = db::insert(
@@ -78,8 +90,15 @@ pub async fn revoke(state: &AppState, user: &CurrentUser, id: Uuid) -> Result<To
     let row = db::revoke(&mut *tx, id, user.id)
         .await?
         .ok_or_else(|| AppError::NotFound("That token".into()))?;
-    audit::record(&mut *tx, &user.actor(), "token.revoked", &row.name, None, Some(json!({ "prefix": row.prefix })))
-        .await?;
+    audit::record(
+        &mut *tx,
+        &user.actor(),
+        "token.revoked",
+        &row.name,
+        None,
+        Some(json!({ "prefix": row.prefix })),
+    )
+    .await?;
     tx.commit().await?;
     state.changes.publish(Change::Token(id));
     Ok(row.into())

@@ -9,7 +9,9 @@ use gatehouse::{
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Background, TestApp, background, python_probe, repo, spawn_app, stateless_call, venv_bin};
+use crate::helpers::{
+    Background, TestApp, background, python_probe, repo, spawn_app, stateless_call, venv_bin,
+};
 
 struct Setup {
     app: TestApp,
@@ -34,14 +36,28 @@ async fn modern_upstream(extra: &[&str], restricted: Option<&str>) -> Setup {
     };
     let server = app.create_server(&admin, "Modern", source).await;
     if let Some(tool) = restricted {
-        gatehouse::groups::service::restrict_tool(&app.state, &admin, member.group_id, server.id, tool).await.unwrap();
+        gatehouse::groups::service::restrict_tool(
+            &app.state,
+            &admin,
+            member.group_id,
+            server.id,
+            tool,
+        )
+        .await
+        .unwrap();
     }
     let token = app.mint_token(&member).await;
     let url = app.mcp_url(&server.slug);
     // One discovery through the gateway connects it to the upstream.
     let out = python_probe(&["--url", &url, "--token", &token, "--mode", "2026-07-28"]).await;
     assert!(out.get("error").is_none(), "{out}");
-    Setup { url, token, member_id: member.id, app, _upstream: upstream }
+    Setup {
+        url,
+        token,
+        member_id: member.id,
+        app,
+        _upstream: upstream,
+    }
 }
 
 async fn rows(setup: &Setup) -> Vec<(String, String, Option<String>, Option<String>)> {
@@ -56,17 +72,31 @@ async fn rows(setup: &Setup) -> Vec<(String, String, Option<String>, Option<Stri
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_callers_headers_reach_the_upstream_but_never_its_token() {
     let setup = modern_upstream(&[], None).await;
-    let (status, body) = stateless_call(&setup.app.client, &setup.url, &setup.token, "headers", json!({})).await;
+    let (status, body) = stateless_call(
+        &setup.app.client,
+        &setup.url,
+        &setup.token,
+        "headers",
+        json!({}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let text = body["result"]["content"][0]["text"].as_str().unwrap();
     let seen: Value = serde_json::from_str(text).unwrap();
     assert_eq!(seen["mcp-name"], "headers");
     assert_eq!(seen["mcp-method"], "tools/call");
     assert_eq!(seen["mcp-protocol-version"], "2026-07-28");
-    assert!(seen.get("authorization").is_none(), "the gateway's token must not reach upstreams: {seen}");
+    assert!(
+        seen.get("authorization").is_none(),
+        "the gateway's token must not reach upstreams: {seen}"
+    );
     let logged = rows(&setup).await;
     assert_eq!(logged[0].1, "success");
-    assert_eq!(logged[0].3.as_deref(), Some("gatehouse-tests"), "the caller's own client name is logged");
+    assert_eq!(
+        logged[0].3.as_deref(),
+        Some("gatehouse-tests"),
+        "the caller's own client name is logged"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,7 +134,10 @@ async fn progress_streams_through_before_the_answer() {
         .filter_map(|l| l.strip_prefix("data:"))
         .filter_map(|d| serde_json::from_str(d.trim()).ok())
         .collect();
-    let progress: Vec<&Value> = messages.iter().filter(|m| m["method"] == "notifications/progress").collect();
+    let progress: Vec<&Value> = messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .collect();
     assert_eq!(progress.len(), 3, "{text}");
     assert_eq!(progress[0]["params"]["progressToken"], "tok-1");
     let last = messages.last().unwrap();
@@ -116,12 +149,35 @@ async fn progress_streams_through_before_the_answer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_json_answering_upstream_is_relayed_and_restrictions_still_apply() {
     let setup = modern_upstream(&["--json"], Some("shout")).await;
-    let (status, body) = stateless_call(&setup.app.client, &setup.url, &setup.token, "add", json!({ "a": 20, "b": 22 })).await;
+    let (status, body) = stateless_call(
+        &setup.app.client,
+        &setup.url,
+        &setup.token,
+        "add",
+        json!({ "a": 20, "b": 22 }),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(body["result"]["content"][0]["text"].as_str().unwrap().contains("42"), "{body}");
-    let (_, denied) = stateless_call(&setup.app.client, &setup.url, &setup.token, "shout", json!({ "text": "hey" })).await;
+    assert!(
+        body["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("42"),
+        "{body}"
+    );
+    let (_, denied) = stateless_call(
+        &setup.app.client,
+        &setup.url,
+        &setup.token,
+        "shout",
+        json!({ "text": "hey" }),
+    )
+    .await;
     assert_eq!(denied["result"]["isError"], true);
-    assert_eq!(denied["result"]["content"][0]["text"], "The tool shout is restricted by your admin.");
+    assert_eq!(
+        denied["result"]["content"][0]["text"],
+        "The tool shout is restricted by your admin."
+    );
     let logged = rows(&setup).await;
     let statuses: Vec<&str> = logged.iter().map(|r| r.1.as_str()).collect();
     assert_eq!(statuses, ["success", "permission_denied"]);

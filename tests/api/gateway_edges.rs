@@ -26,11 +26,23 @@ async fn gateway_for(source: ServerSource) -> Gateway {
     let member = app.create_user("member@example.com", Role::Member).await;
     let server = app.create_server(&admin, "Edge", source).await;
     let token = app.mint_token(&member).await;
-    Gateway { url: app.mcp_url(&server.slug), token, server_id: server.id, member_id: member.id, admin, app }
+    Gateway {
+        url: app.mcp_url(&server.slug),
+        token,
+        server_id: server.id,
+        member_id: member.id,
+        admin,
+        app,
+    }
 }
 
 /// One stateless (2026-07-28) request, with the headers that revision requires.
-async fn modern(gw: &Gateway, method: &str, name: Option<&str>, params: Value) -> (StatusCode, Value) {
+async fn modern(
+    gw: &Gateway,
+    method: &str,
+    name: Option<&str>,
+    params: Value,
+) -> (StatusCode, Value) {
     let mut params = params;
     params["_meta"] = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
@@ -68,7 +80,13 @@ async fn modern(gw: &Gateway, method: &str, name: Option<&str>, params: Value) -
 }
 
 async fn call(gw: &Gateway, tool: &str, arguments: Value) -> Value {
-    let (status, body) = modern(gw, "tools/call", Some(tool), json!({ "name": tool, "arguments": arguments })).await;
+    let (status, body) = modern(
+        gw,
+        "tools/call",
+        Some(tool),
+        json!({ "name": tool, "arguments": arguments }),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
@@ -94,8 +112,17 @@ fn raw_post(gw: &Gateway) -> reqwest::RequestBuilder {
 async fn a_stateless_client_calls_a_tool_and_gets_result_type() {
     let gw = gateway_for(everything_stdio()).await;
     let body = call(&gw, "echo", json!({ "message": "modern" })).await;
-    assert!(body["result"]["content"][0]["text"].as_str().unwrap().contains("modern"), "{body}");
-    assert_eq!(body["result"]["resultType"], "complete", "the new revision requires resultType: {body}");
+    assert!(
+        body["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("modern"),
+        "{body}"
+    );
+    assert_eq!(
+        body["result"]["resultType"], "complete",
+        "the new revision requires resultType: {body}"
+    );
     let row = last_row(&gw).await;
     assert_eq!((row.0.as_str(), row.1.as_str()), ("echo", "success"));
 }
@@ -103,7 +130,12 @@ async fn a_stateless_client_calls_a_tool_and_gets_result_type() {
 #[tokio::test]
 async fn malformed_json_is_a_parse_error() {
     let gw = gateway_for(everything_stdio()).await;
-    let response = raw_post(&gw).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let response = raw_post(&gw)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], -32700, "{body}");
@@ -125,7 +157,12 @@ async fn a_wrong_accept_header_is_406_and_a_wrong_content_type_415() {
         .await
         .unwrap();
     assert_eq!(wrong_accept.status(), StatusCode::NOT_ACCEPTABLE);
-    let wrong_type = raw_post(&gw).header("content-type", "text/plain").body(body).send().await.unwrap();
+    let wrong_type = raw_post(&gw)
+        .header("content-type", "text/plain")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong_type.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
 
@@ -136,7 +173,12 @@ async fn an_oversized_body_is_413() {
         r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo","arguments":{{"message":"{}"}}}}}}"#,
         "x".repeat(5 * 1024 * 1024)
     );
-    let response = raw_post(&gw).header("content-type", "application/json").body(huge).send().await.unwrap();
+    let response = raw_post(&gw)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
@@ -167,16 +209,34 @@ async fn invalid_revoked_and_url_tokens_are_refused() {
     };
     let wrong = post("gh_pat_not-a-real-token").send().await.unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    assert!(wrong.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+    assert!(
+        wrong.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
 
-    let in_url = gw.app.client.post(format!("{}?access_token={}", gw.url, gw.token)).send().await.unwrap();
+    let in_url = gw
+        .app
+        .client
+        .post(format!("{}?access_token={}", gw.url, gw.token))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(in_url.status(), StatusCode::BAD_REQUEST);
 
     // Revoking takes effect on the very next request.
-    let member = gatehouse::accounts::db::find_by_id(&gw.app.pool, gw.member_id).await.unwrap().unwrap();
+    let member = gatehouse::accounts::db::find_by_id(&gw.app.pool, gw.member_id)
+        .await
+        .unwrap()
+        .unwrap();
     let user = gatehouse::accounts::session::CurrentUser::from(&member);
-    let tokens = gatehouse::tokens::service::list(&gw.app.state, &user).await.unwrap();
-    gatehouse::tokens::service::revoke(&gw.app.state, &user, tokens[0].id).await.unwrap();
+    let tokens = gatehouse::tokens::service::list(&gw.app.state, &user)
+        .await
+        .unwrap();
+    gatehouse::tokens::service::revoke(&gw.app.state, &user, tokens[0].id)
+        .await
+        .unwrap();
     let revoked = post(&gw.token).send().await.unwrap();
     assert_eq!(revoked.status(), StatusCode::UNAUTHORIZED);
     assert!(revoked.text().await.unwrap().contains("revoked"));
@@ -185,18 +245,32 @@ async fn invalid_revoked_and_url_tokens_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_tool_times_out_with_a_clear_message_and_a_timeout_row() {
     let script = repo().join("tests/clients/py/server.py");
-    let upstream = background(&venv_bin("python"), &[script.to_str().unwrap(), "--port", "{port}"]).await;
+    let upstream = background(
+        &venv_bin("python"),
+        &[script.to_str().unwrap(), "--port", "{port}"],
+    )
+    .await;
     let gw = gateway_for(ServerSource::Remote {
         url: format!("http://127.0.0.1:{}/mcp", upstream.port),
         transport: RemoteTransport::StreamableHttp,
     })
     .await;
-    sqlx::query("UPDATE servers SET call_timeout_ms = 500 WHERE id = $1").bind(gw.server_id).execute(&gw.app.pool).await.unwrap();
-    gw.app.state.changes.publish(gatehouse::changes::Change::Server(gw.server_id));
+    sqlx::query("UPDATE servers SET call_timeout_ms = 500 WHERE id = $1")
+        .bind(gw.server_id)
+        .execute(&gw.app.pool)
+        .await
+        .unwrap();
+    gw.app
+        .state
+        .changes
+        .publish(gatehouse::changes::Change::Server(gw.server_id));
 
     let body = call(&gw, "sleep", json!({ "seconds": 5 })).await;
     assert_eq!(body["result"]["isError"], true, "{body}");
-    assert_eq!(body["result"]["content"][0]["text"], "The tool sleep did not answer within 0.5 s and was cancelled.");
+    assert_eq!(
+        body["result"]["content"][0]["text"],
+        "The tool sleep did not answer within 0.5 s and was cancelled."
+    );
     let row = last_row(&gw).await;
     assert_eq!((row.0.as_str(), row.1.as_str()), ("sleep", "timeout"));
 }
@@ -204,7 +278,11 @@ async fn a_slow_tool_times_out_with_a_clear_message_and_a_timeout_row() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tool_error_is_passed_on_and_logged_as_error() {
     let script = repo().join("tests/clients/py/server.py");
-    let upstream = background(&venv_bin("python"), &[script.to_str().unwrap(), "--port", "{port}"]).await;
+    let upstream = background(
+        &venv_bin("python"),
+        &[script.to_str().unwrap(), "--port", "{port}"],
+    )
+    .await;
     let gw = gateway_for(ServerSource::Remote {
         url: format!("http://127.0.0.1:{}/mcp", upstream.port),
         transport: RemoteTransport::StreamableHttp,
@@ -215,7 +293,10 @@ async fn a_tool_error_is_passed_on_and_logged_as_error() {
     let row = last_row(&gw).await;
     assert_eq!((row.0.as_str(), row.1.as_str()), ("fail", "error"));
     let error = row.2.unwrap_or_default();
-    assert!(error.contains("the database is on fire"), "logged {error:?} for {body}");
+    assert!(
+        error.contains("the database is on fire"),
+        "logged {error:?} for {body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,7 +325,10 @@ async fn a_crashing_command_reports_what_it_printed() {
     })
     .await;
     let body = call(&gw, "anything", json!({})).await;
-    let text = body["result"]["content"][0]["text"].as_str().unwrap_or_default().to_owned();
+    let text = body["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(text.contains("missing API_KEY"), "{body}");
     let row = last_row(&gw).await;
     assert_eq!(row.1, "error");
@@ -252,41 +336,106 @@ async fn a_crashing_command_reports_what_it_printed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disabling_refuses_calls_and_new_clients_and_enabling_restores_the_same_session() {
-    use rmcp::{ServiceExt, model::CallToolRequestParams, transport::StreamableHttpClientTransport};
     use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use rmcp::{
+        ServiceExt, model::CallToolRequestParams, transport::StreamableHttpClientTransport,
+    };
 
     let gw = gateway_for(everything_stdio()).await;
-    let config = StreamableHttpClientTransportConfig::with_uri(gw.url.clone()).auth_header(gw.token.clone());
-    let client = ().serve(StreamableHttpClientTransport::from_config(config)).await.expect("connects");
-    let echo = |message: &str| CallToolRequestParams::new("echo").with_arguments(json!({ "message": message }).as_object().unwrap().clone());
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(gw.url.clone()).auth_header(gw.token.clone());
+    let client =
+        ().serve(StreamableHttpClientTransport::from_config(config))
+            .await
+            .expect("connects");
+    let echo = |message: &str| {
+        CallToolRequestParams::new("echo")
+            .with_arguments(json!({ "message": message }).as_object().unwrap().clone())
+    };
     let before = client.call_tool(echo("before")).await.unwrap();
-    assert_eq!(before.is_error, Some(false).filter(|_| false).or(before.is_error));
+    assert_eq!(
+        before.is_error,
+        Some(false).filter(|_| false).or(before.is_error)
+    );
 
-    gatehouse::servers::service::set_status(&gw.app.state, &gw.admin, gw.server_id, ServerStatus::Disabled).await.unwrap();
+    gatehouse::servers::service::set_status(
+        &gw.app.state,
+        &gw.admin,
+        gw.server_id,
+        ServerStatus::Disabled,
+    )
+    .await
+    .unwrap();
     let during = client.call_tool(echo("during")).await.unwrap();
     assert_eq!(during.is_error, Some(true));
-    let text = serde_json::to_value(&during).unwrap()["content"][0]["text"].as_str().unwrap().to_owned();
-    assert_eq!(text, "Edge is disabled by your admin. Calls fail until it is enabled again.");
+    let text = serde_json::to_value(&during).unwrap()["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        text,
+        "Edge is disabled by your admin. Calls fail until it is enabled again."
+    );
     let row = last_row(&gw).await;
-    assert_eq!((row.1.as_str(), row.2.as_deref()), ("error", Some(text.as_str())));
+    assert_eq!(
+        (row.1.as_str(), row.2.as_deref()),
+        ("error", Some(text.as_str()))
+    );
 
-    let config = StreamableHttpClientTransportConfig::with_uri(gw.url.clone()).auth_header(gw.token.clone());
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(gw.url.clone()).auth_header(gw.token.clone());
     let newcomer = ().serve(StreamableHttpClientTransport::from_config(config)).await;
-    assert!(newcomer.is_err(), "a disabled server cannot be added to new clients");
+    assert!(
+        newcomer.is_err(),
+        "a disabled server cannot be added to new clients"
+    );
 
-    gatehouse::servers::service::set_status(&gw.app.state, &gw.admin, gw.server_id, ServerStatus::Active).await.unwrap();
+    gatehouse::servers::service::set_status(
+        &gw.app.state,
+        &gw.admin,
+        gw.server_id,
+        ServerStatus::Active,
+    )
+    .await
+    .unwrap();
     let after = client.call_tool(echo("after")).await.unwrap();
-    assert_ne!(after.is_error, Some(true), "the same session works again: {after:?}");
+    assert_ne!(
+        after.is_error,
+        Some(true),
+        "the same session works again: {after:?}"
+    );
 
-    gatehouse::servers::service::set_status(&gw.app.state, &gw.admin, gw.server_id, ServerStatus::Deleted).await.unwrap();
-    let gone = gw.app.client.post(&gw.url).bearer_auth(&gw.token).send().await.unwrap();
-    assert_eq!(gone.status(), StatusCode::NOT_FOUND, "a deleted server is unusable");
+    gatehouse::servers::service::set_status(
+        &gw.app.state,
+        &gw.admin,
+        gw.server_id,
+        ServerStatus::Deleted,
+    )
+    .await
+    .unwrap();
+    let gone = gw
+        .app
+        .client
+        .post(&gw.url)
+        .bearer_auth(&gw.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        gone.status(),
+        StatusCode::NOT_FOUND,
+        "a deleted server is unusable"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_call_is_visible_as_in_progress() {
     let script = repo().join("tests/clients/py/server.py");
-    let upstream = background(&venv_bin("python"), &[script.to_str().unwrap(), "--port", "{port}"]).await;
+    let upstream = background(
+        &venv_bin("python"),
+        &[script.to_str().unwrap(), "--port", "{port}"],
+    )
+    .await;
     let gw = gateway_for(ServerSource::Remote {
         url: format!("http://127.0.0.1:{}/mcp", upstream.port),
         transport: RemoteTransport::StreamableHttp,
@@ -294,11 +443,15 @@ async fn a_running_call_is_visible_as_in_progress() {
     .await;
     let (client, url, token) = (gw.app.client.clone(), gw.url.clone(), gw.token.clone());
     let slow = tokio::spawn(async move {
-        crate::helpers::stateless_call(&client, &url, &token, "sleep", json!({ "seconds": 1.5 })).await
+        crate::helpers::stateless_call(&client, &url, &token, "sleep", json!({ "seconds": 1.5 }))
+            .await
     });
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     let running = last_row(&gw).await;
-    assert_eq!((running.0.as_str(), running.1.as_str()), ("sleep", "in_progress"));
+    assert_eq!(
+        (running.0.as_str(), running.1.as_str()),
+        ("sleep", "in_progress")
+    );
     let (status, body) = slow.await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
     let done = last_row(&gw).await;

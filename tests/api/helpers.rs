@@ -59,7 +59,10 @@ pub struct TestApp {
     pub address: String,
     pub state: AppState,
     /// Stops the app gracefully, as SIGTERM does (see [`TestApp::shut_down`]).
-    stop: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>)>,
+    stop: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+    )>,
     pub pool: PgPool,
     pub database_url: String,
     /// A browser-like client: keeps cookies, does not follow redirects so tests can see them.
@@ -78,7 +81,9 @@ pub async fn spawn_app_on(pool: PgPool, database: &str) -> TestApp {
     let addr = listener.local_addr().unwrap();
     let data_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("app-{}", addr.port()));
     let config = Config::local(addr, data_dir);
-    let app = Application::with_listener(listener, config, pool.clone()).await.expect("app builds");
+    let app = Application::with_listener(listener, config, pool.clone())
+        .await
+        .expect("app builds");
     let state = app.state().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(app.run_until_stopped(async move {
@@ -116,7 +121,10 @@ impl TestApp {
     pub async fn shut_down(&mut self) {
         let (stop, running) = self.stop.take().expect("the app is running");
         let _ = stop.send(());
-        running.await.expect("the app task ends").expect("the server stops cleanly");
+        running
+            .await
+            .expect("the app task ends")
+            .expect("the server stops cleanly");
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -213,7 +221,12 @@ impl TestApp {
         Admin::verify(CurrentUser::from(user)).expect("the user is an admin")
     }
 
-    pub async fn create_server(&self, admin: &Admin, name: &str, source: ServerSource) -> ServerRow {
+    pub async fn create_server(
+        &self,
+        admin: &Admin,
+        name: &str,
+        source: ServerSource,
+    ) -> ServerRow {
         servers::service::create(
             &self.state,
             admin,
@@ -251,9 +264,10 @@ impl TestApp {
     /// A personal access token for `user`, as minted in the dashboard.
     pub async fn mint_token(&self, user: &accounts::db::UserRow) -> String {
         use secrecy::ExposeSecret;
-        let (_, secret) = tokens::service::mint(&self.state, &CurrentUser::from(user), "tests", Some(30))
-            .await
-            .expect("token is minted");
+        let (_, secret) =
+            tokens::service::mint(&self.state, &CurrentUser::from(user), "tests", Some(30))
+                .await
+                .expect("token is minted");
         secret.expose_secret().to_owned()
     }
 
@@ -270,7 +284,10 @@ pub fn repo() -> PathBuf {
 /// `@modelcontextprotocol/server-everything` over stdio, the reference test server.
 pub fn everything_stdio() -> ServerSource {
     let bin = repo().join("tests/clients/node_modules/.bin/mcp-server-everything");
-    assert!(bin.exists(), "test clients are missing: run scripts/test (it installs them)");
+    assert!(
+        bin.exists(),
+        "test clients are missing: run scripts/test (it installs them)"
+    );
     ServerSource::Command {
         command: bin.to_string_lossy().into_owned(),
         args: vec!["stdio".to_owned()],
@@ -282,7 +299,10 @@ pub fn everything_stdio() -> ServerSource {
 /// Runs the Python SDK probe (tests/clients/py/probe.py) and returns what it printed.
 pub async fn python_probe(args: &[&str]) -> serde_json::Value {
     let python = repo().join(".venv/bin/python");
-    assert!(python.exists(), "the Python test clients are missing: run scripts/test (it installs them)");
+    assert!(
+        python.exists(),
+        "the Python test clients are missing: run scripts/test (it installs them)"
+    );
     run_probe(
         tokio::process::Command::new(python)
             .arg(repo().join("tests/clients/py/probe.py"))
@@ -307,13 +327,19 @@ pub async fn run_probe(command: &mut tokio::process::Command) -> serde_json::Val
     let stdout = String::from_utf8_lossy(&output.stdout);
     // Either the whole output is one (pretty-printed) document, or its last line is.
     let whole = serde_json::from_str(stdout.trim());
-    let last = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or_default();
-    whole.or_else(|_| serde_json::from_str(last.trim())).unwrap_or_else(|_| {
-        panic!(
-            "the probe printed no JSON.\nstdout: {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .unwrap_or_default();
+    whole
+        .or_else(|_| serde_json::from_str(last.trim()))
+        .unwrap_or_else(|_| {
+            panic!(
+                "the probe printed no JSON.\nstdout: {stdout}\nstderr: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
 }
 
 /// A server process a test runs beside Gatehouse; killed when dropped.
@@ -323,7 +349,11 @@ pub struct Background {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Starts `program args` with `PORT` set to a free port and waits until it listens.
@@ -338,11 +368,21 @@ pub async fn background(program: &std::path::Path, args: &[&str]) -> Background 
         .spawn()
         .expect("background server starts");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "{} never listened on {port}", program.display());
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never listened on {port}",
+            program.display()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    Background { _child: child, port }
+    Background {
+        _child: child,
+        port,
+    }
 }
 
 pub fn everything_bin() -> PathBuf {
@@ -402,8 +442,11 @@ pub async fn stateless_call(
 
 /// The app on its own Postgres cluster (for tests that stop Postgres), with `tweak` applied
 /// to the configuration.
-pub async fn spawn_app_on_own_cluster(tweak: impl FnOnce(&mut Config)) -> (TestApp, EmbeddedPostgres, PathBuf) {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("own-{}", Uuid::new_v4().simple()));
+pub async fn spawn_app_on_own_cluster(
+    tweak: impl FnOnce(&mut Config),
+) -> (TestApp, EmbeddedPostgres, PathBuf) {
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("own-{}", Uuid::new_v4().simple()));
     let cluster = EmbeddedPostgres::start(&dir, "gatehouse", Durability::Throwaway)
         .await
         .expect("a private cluster starts");
@@ -417,7 +460,9 @@ pub async fn spawn_app_on_own_cluster(tweak: impl FnOnce(&mut Config)) -> (TestA
     let addr = listener.local_addr().unwrap();
     let mut config = Config::local(addr, dir.join("data"));
     tweak(&mut config);
-    let app = Application::with_listener(listener, config, pool.clone()).await.expect("app builds");
+    let app = Application::with_listener(listener, config, pool.clone())
+        .await
+        .expect("app builds");
     let state = app.state().clone();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     let test_app = TestApp {
@@ -429,4 +474,76 @@ pub async fn spawn_app_on_own_cluster(tweak: impl FnOnce(&mut Config)) -> (TestA
         client: browser(),
     };
     (test_app, cluster, dir)
+}
+
+/// A forwarder in front of Gatehouse that adds `Authorization: Bearer <token>` to every
+/// request that has none, and passes everything else through byte for byte (Host and Origin
+/// included). It stands in for a client that authenticates, for test tools that cannot.
+pub async fn authenticating_proxy(target: &str, token: &str) -> String {
+    use axum::{body::Body, extract::Request, response::Response};
+    tls();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let target = target.trim_end_matches('/').to_owned();
+    let token = token.to_owned();
+    let handler = move |request: Request| {
+        let (client, target, token) = (client.clone(), target.clone(), token.clone());
+        async move {
+            let (parts, body) = request.into_parts();
+            let url = format!(
+                "{target}{}",
+                parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/")
+            );
+            let body = axum::body::to_bytes(body, 64 * 1024 * 1024)
+                .await
+                .unwrap_or_default();
+            let mut headers = parts.headers.clone();
+            for hop in [
+                "connection",
+                "keep-alive",
+                "transfer-encoding",
+                "content-length",
+            ] {
+                headers.remove(hop);
+            }
+            if !headers.contains_key("authorization") {
+                headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+            }
+            let upstream = client
+                .request(parts.method, url)
+                .headers(headers)
+                .body(body)
+                .send()
+                .await;
+            let Ok(upstream) = upstream else {
+                return Response::builder().status(502).body(Body::empty()).unwrap();
+            };
+            let mut response = Response::builder().status(upstream.status());
+            for (name, value) in upstream.headers() {
+                if !matches!(
+                    name.as_str(),
+                    "connection" | "transfer-encoding" | "content-length"
+                ) {
+                    response = response.header(name, value);
+                }
+            }
+            response
+                .body(Body::from_stream(upstream.bytes_stream()))
+                .unwrap()
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, axum::Router::new().fallback(handler))
+            .await
+            .unwrap();
+    });
+    address
 }

@@ -2,6 +2,7 @@
 //! script would. One binary, one module per area.
 
 mod cli;
+mod conformance;
 mod durability;
 mod fast_path;
 mod gateway;

@@ -7,7 +7,9 @@ use gatehouse::{accounts::Role, servers::ServerStatus};
 use rmcp::{
     ServiceExt,
     model::CallToolRequestParams,
-    transport::{StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig},
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
 };
 use serde_json::json;
 
@@ -27,7 +29,9 @@ fn processes_marked(mark: &str) -> Vec<u32> {
             let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
             // Zombies have exited; they only wait to be reaped.
             let zombie = state.rsplit_once(')')?.1.split_whitespace().next()? == "Z";
-            let marked = environ.split(|b| *b == 0).any(|var| var == needle.as_bytes());
+            let marked = environ
+                .split(|b| *b == 0)
+                .any(|var| var == needle.as_bytes());
             (marked && !zombie).then_some(pid)
         })
         .collect();
@@ -37,7 +41,10 @@ fn processes_marked(mark: &str) -> Vec<u32> {
 
 /// server-everything over stdio, marked so its processes can be found.
 fn marked_everything(mark: &str) -> (gatehouse::servers::ServerSource, Vec<(String, String)>) {
-    (everything_stdio(), vec![("LEAK_MARK".to_owned(), mark.to_owned())])
+    (
+        everything_stdio(),
+        vec![("LEAK_MARK".to_owned(), mark.to_owned())],
+    )
 }
 
 async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
@@ -58,23 +65,48 @@ async fn two_hundred_sessions_share_one_process_and_leave_none_behind() {
     let member = app.create_user("member@example.com", Role::Member).await;
     let mark = uuid::Uuid::new_v4().to_string();
     let (source, env) = marked_everything(&mark);
-    let server = app.create_server_with_env(&admin, "Everything", source, env).await;
+    let server = app
+        .create_server_with_env(&admin, "Everything", source, env)
+        .await;
     let token = app.mint_token(&member).await;
     let url = app.mcp_url(&server.slug);
 
     for i in 0..200 {
-        let config = StreamableHttpClientTransportConfig::with_uri(url.clone()).auth_header(token.clone());
-        let client = ().serve(StreamableHttpClientTransport::from_config(config)).await.expect("session opens");
-        let arguments = json!({ "message": format!("session {i}") }).as_object().unwrap().clone();
-        let result = client.call_tool(CallToolRequestParams::new("echo").with_arguments(arguments)).await.unwrap();
+        let config =
+            StreamableHttpClientTransportConfig::with_uri(url.clone()).auth_header(token.clone());
+        let client =
+            ().serve(StreamableHttpClientTransport::from_config(config))
+                .await
+                .expect("session opens");
+        let arguments = json!({ "message": format!("session {i}") })
+            .as_object()
+            .unwrap()
+            .clone();
+        let result = client
+            .call_tool(CallToolRequestParams::new("echo").with_arguments(arguments))
+            .await
+            .unwrap();
         assert_ne!(result.is_error, Some(true));
         client.cancel().await.unwrap();
     }
-    let pid = app.state.gateway.upstream_pid(server.id).expect("the server process runs");
-    assert_eq!(processes_marked(&mark), vec![pid], "one process served all 200 sessions");
+    let pid = app
+        .state
+        .gateway
+        .upstream_pid(server.id)
+        .expect("the server process runs");
+    assert_eq!(
+        processes_marked(&mark),
+        vec![pid],
+        "one process served all 200 sessions"
+    );
 
-    gatehouse::servers::service::set_status(&app.state, &admin, server.id, ServerStatus::Disabled).await.unwrap();
-    wait_until("the process is stopped", || processes_marked(&mark).is_empty()).await;
+    gatehouse::servers::service::set_status(&app.state, &admin, server.id, ServerStatus::Disabled)
+        .await
+        .unwrap();
+    wait_until("the process is stopped", || {
+        processes_marked(&mark).is_empty()
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,16 +116,24 @@ async fn a_crashed_process_is_restarted_by_itself() {
     let member = app.create_user("member@example.com", Role::Member).await;
     let mark = uuid::Uuid::new_v4().to_string();
     let (source, env) = marked_everything(&mark);
-    let server = app.create_server_with_env(&app.admin(&admin), "Everything", source, env).await;
+    let server = app
+        .create_server_with_env(&app.admin(&admin), "Everything", source, env)
+        .await;
     let token = app.mint_token(&member).await;
     let url = app.mcp_url(&server.slug);
     let call = |message: &'static str| {
         let (url, token) = (url.clone(), token.clone());
         async move {
             let config = StreamableHttpClientTransportConfig::with_uri(url).auth_header(token);
-            let client = ().serve(StreamableHttpClientTransport::from_config(config)).await.expect("session opens");
+            let client =
+                ().serve(StreamableHttpClientTransport::from_config(config))
+                    .await
+                    .expect("session opens");
             let arguments = json!({ "message": message }).as_object().unwrap().clone();
-            let result = client.call_tool(CallToolRequestParams::new("echo").with_arguments(arguments)).await.unwrap();
+            let result = client
+                .call_tool(CallToolRequestParams::new("echo").with_arguments(arguments))
+                .await
+                .unwrap();
             client.cancel().await.unwrap();
             result
         }
@@ -101,14 +141,26 @@ async fn a_crashed_process_is_restarted_by_itself() {
     call("first").await;
     let first = app.state.gateway.upstream_pid(server.id).unwrap();
 
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     let gateway = app.state.gateway.clone();
-    wait_until("a new process runs", || gateway.upstream_pid(server.id).is_some_and(|pid| pid != first)).await;
+    wait_until("a new process runs", || {
+        gateway
+            .upstream_pid(server.id)
+            .is_some_and(|pid| pid != first)
+    })
+    .await;
 
     let result = call("after the crash").await;
     assert_ne!(result.is_error, Some(true), "{result:?}");
     let now = app.state.gateway.upstream_pid(server.id).unwrap();
-    wait_until("only the new process runs", || processes_marked(&mark) == vec![now]).await;
+    wait_until("only the new process runs", || {
+        processes_marked(&mark) == vec![now]
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,21 +170,33 @@ async fn a_graceful_shutdown_stops_the_processes_and_writes_the_last_activity() 
     let member = app.create_user("member@example.com", Role::Member).await;
     let mark = uuid::Uuid::new_v4().to_string();
     let (source, env) = marked_everything(&mark);
-    let server = app.create_server_with_env(&app.admin(&admin), "Everything", source, env).await;
+    let server = app
+        .create_server_with_env(&app.admin(&admin), "Everything", source, env)
+        .await;
     let token = app.mint_token(&member).await;
-    let (status, _) =
-        crate::helpers::stateless_call(&app.client, &app.mcp_url(&server.slug), &token, "echo", json!({ "message": "last" })).await;
+    let (status, _) = crate::helpers::stateless_call(
+        &app.client,
+        &app.mcp_url(&server.slug),
+        &token,
+        "echo",
+        json!({ "message": "last" }),
+    )
+    .await;
     assert!(status.is_success());
     assert_eq!(processes_marked(&mark).len(), 1);
 
     app.shut_down().await;
 
     let left = processes_marked(&mark);
-    let states: Vec<String> = left.iter().map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default()).collect();
+    let states: Vec<String> = left
+        .iter()
+        .map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default())
+        .collect();
     assert!(left.is_empty(), "no process outlives Gatehouse: {states:?}");
-    let logged: i64 = sqlx::query_scalar("SELECT count(*) FROM tool_calls WHERE status = 'success'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let logged: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM tool_calls WHERE status = 'success'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(logged, 1, "the buffered row was written before exit");
 }

@@ -11,10 +11,12 @@ use std::{
 use rmcp::{
     RoleClient, RoleServer, Service,
     model::{
-        ClientCapabilities, ClientConfig, ClientResult, ErrorData, GetExtensions, GetMeta, Implementation,
-        ProgressToken, RequestId, ServerNotification, ServerRequest,
+        ClientCapabilities, ClientConfig, ClientResult, ErrorData, GetExtensions, GetMeta,
+        Implementation, ProgressToken, RequestId, ServerNotification, ServerRequest,
     },
-    service::{InboundStreamOrigin, NotificationContext, OriginatingRequestId, Peer, RequestContext},
+    service::{
+        InboundStreamOrigin, NotificationContext, OriginatingRequestId, Peer, RequestContext,
+    },
 };
 
 struct Route {
@@ -45,8 +47,16 @@ pub struct RouteGuard {
 impl Drop for RouteGuard {
     fn drop(&mut self) {
         if let Some(routes) = self.routes.upgrade() {
-            routes.by_request.lock().expect("routes lock").remove(&self.upstream_id);
-            routes.by_token.lock().expect("routes lock").remove(&self.upstream_token);
+            routes
+                .by_request
+                .lock()
+                .expect("routes lock")
+                .remove(&self.upstream_id);
+            routes
+                .by_token
+                .lock()
+                .expect("routes lock")
+                .remove(&self.upstream_token);
         }
     }
 }
@@ -60,7 +70,11 @@ pub struct SessionGuard {
 impl Drop for SessionGuard {
     fn drop(&mut self) {
         if let Some(routes) = self.routes.upgrade() {
-            routes.sessions.lock().expect("routes lock").retain(|(k, _)| *k != self.key);
+            routes
+                .sessions
+                .lock()
+                .expect("routes lock")
+                .retain(|(k, _)| *k != self.key);
         }
     }
 }
@@ -74,9 +88,19 @@ impl Routes {
         downstream_id: RequestId,
         downstream_token: Option<ProgressToken>,
     ) -> RouteGuard {
-        let route = Arc::new(Route { peer, downstream_id, downstream_token });
-        self.by_request.lock().expect("routes lock").insert(upstream_id.clone(), route.clone());
-        self.by_token.lock().expect("routes lock").insert(upstream_token.clone(), route);
+        let route = Arc::new(Route {
+            peer,
+            downstream_id,
+            downstream_token,
+        });
+        self.by_request
+            .lock()
+            .expect("routes lock")
+            .insert(upstream_id.clone(), route.clone());
+        self.by_token
+            .lock()
+            .expect("routes lock")
+            .insert(upstream_token.clone(), route);
         RouteGuard {
             routes: Arc::downgrade(self),
             upstream_id,
@@ -85,9 +109,14 @@ impl Routes {
     }
 
     pub fn subscribe(self: &Arc<Self>, peer: Peer<RoleServer>) -> SessionGuard {
-        let key = self.next_session.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let key = self
+            .next_session
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.sessions.lock().expect("routes lock").push((key, peer));
-        SessionGuard { routes: Arc::downgrade(self), key }
+        SessionGuard {
+            routes: Arc::downgrade(self),
+            key,
+        }
     }
 
     pub fn on_tools_changed(&self, callback: impl Fn() + Send + Sync + 'static) {
@@ -98,7 +127,8 @@ impl Routes {
     /// arrived on, else the only request in flight.
     fn route_for(&self, ctx: &RequestContext<RoleClient>) -> Option<Arc<Route>> {
         let by_request = self.by_request.lock().expect("routes lock");
-        if let Some(InboundStreamOrigin::OutboundRequest(id)) = ctx.extensions.get::<InboundStreamOrigin>()
+        if let Some(InboundStreamOrigin::OutboundRequest(id)) =
+            ctx.extensions.get::<InboundStreamOrigin>()
             && let Some(route) = by_request.get(id)
         {
             return Some(route.clone());
@@ -111,7 +141,12 @@ impl Routes {
     }
 
     fn broadcast_targets(&self) -> Vec<Peer<RoleServer>> {
-        self.sessions.lock().expect("routes lock").iter().map(|(_, p)| p.clone()).collect()
+        self.sessions
+            .lock()
+            .expect("routes lock")
+            .iter()
+            .map(|(_, p)| p.clone())
+            .collect()
     }
 }
 
@@ -155,7 +190,9 @@ impl Service<RoleClient> for UpstreamClient {
         let peer = route.peer.clone();
         let answer = tokio::spawn(async move { peer.send_request(request).await })
             .await
-            .map_err(|e| ErrorData::internal_error(format!("relaying to the client failed: {e}"), None))?;
+            .map_err(|e| {
+                ErrorData::internal_error(format!("relaying to the client failed: {e}"), None)
+            })?;
         answer.map_err(|e| match e {
             rmcp::ServiceError::McpError(error) => error,
             other => ErrorData::internal_error(format!("the client did not answer: {other}"), None),
@@ -192,7 +229,12 @@ impl Service<RoleClient> for UpstreamClient {
             }
             other => {
                 if matches!(other, ServerNotification::ToolListChangedNotification(_))
-                    && let Some(callback) = self.routes.on_tools_changed.lock().expect("routes lock").as_ref()
+                    && let Some(callback) = self
+                        .routes
+                        .on_tools_changed
+                        .lock()
+                        .expect("routes lock")
+                        .as_ref()
                 {
                     callback();
                 }

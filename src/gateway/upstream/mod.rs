@@ -14,7 +14,9 @@ use reqwest::header::HeaderMap;
 use rmcp::{
     RoleClient, RoleServer,
     model::{ClientRequest, ErrorData, ProgressToken, RequestId, ServerResult},
-    service::{ClientLifecycleMode, Peer, PeerRequestOptions, RequestContext, RunningService, ServiceError},
+    service::{
+        ClientLifecycleMode, Peer, PeerRequestOptions, RequestContext, RunningService, ServiceError,
+    },
     transport::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
@@ -73,58 +75,101 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 const PROCESS_START_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Upstream {
-    pub async fn connect(target: Target<'_>, http: &reqwest::Client) -> Result<Upstream, ConnectError> {
+    pub async fn connect(
+        target: Target<'_>,
+        lifecycle: ClientLifecycleMode,
+        http: &reqwest::Client,
+    ) -> Result<Upstream, ConnectError> {
         let routes = Arc::new(Routes::default());
         let client = UpstreamClient::new(routes.clone());
-        let lifecycle = ClientLifecycleMode::Auto {
-            preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
-            legacy_version: Some(rmcp::model::ProtocolVersion::V_2025_11_25),
+        let handshake = |e: String| {
+            ConnectError(format!(
+                "the upstream did not complete the MCP handshake: {e}"
+            ))
         };
-        let handshake = |e: String| ConnectError(format!("the upstream did not complete the MCP handshake: {e}"));
         let mut endpoint = None;
         let (service, process) = match target.source {
-            ServerSource::Remote { url, transport: RemoteTransport::StreamableHttp } => {
+            ServerSource::Remote {
+                url,
+                transport: RemoteTransport::StreamableHttp,
+            } => {
                 let service = serve_http(client, http, url, target.headers.clone(), lifecycle)
                     .await
                     .map_err(handshake)?;
-                endpoint = Some(HttpEndpoint { url: url.clone(), headers: target.headers });
+                endpoint = Some(HttpEndpoint {
+                    url: url.clone(),
+                    headers: target.headers,
+                });
                 (service, None)
             }
-            ServerSource::Remote { url, transport: RemoteTransport::Sse } => {
-                let (sink, stream) = sse::connect(http.clone(), url, target.headers, HANDSHAKE_TIMEOUT)
-                    .await
-                    .map_err(|e| ConnectError(format!("could not reach {url}: {e}")))?;
-                let service = timeout(rmcp::serve_client(client, (sink, stream)))
-                    .await
-                    .map_err(handshake)?;
+            ServerSource::Remote {
+                url,
+                transport: RemoteTransport::Sse,
+            } => {
+                let (sink, stream) =
+                    sse::connect(http.clone(), url, target.headers, HANDSHAKE_TIMEOUT)
+                        .await
+                        .map_err(|e| ConnectError(format!("could not reach {url}: {e}")))?;
+                let service = timeout(rmcp::service::serve_client_with_lifecycle(
+                    client,
+                    (sink, stream),
+                    lifecycle,
+                ))
+                .await
+                .map_err(handshake)?;
                 (service, None)
             }
-            ServerSource::Command { command, args, transport: CommandTransport::Stdio, .. } => {
-                let mut child = ChildProcess::spawn(target.server, command, args, target.env, &[], true)
-                    .map_err(|e| ConnectError(format!("could not start `{command}`: {e}")))?;
+            ServerSource::Command {
+                command,
+                args,
+                transport: CommandTransport::Stdio,
+                ..
+            } => {
+                let mut child =
+                    ChildProcess::spawn(target.server, command, args, target.env, &[], true)
+                        .map_err(|e| ConnectError(format!("could not start `{command}`: {e}")))?;
                 let (stdout, stdin) = child.take_stdio().expect("stdio was piped");
-                match timeout(rmcp::serve_client(client, (stdout, stdin))).await {
+                match timeout(rmcp::service::serve_client_with_lifecycle(
+                    client,
+                    (stdout, stdin),
+                    lifecycle,
+                ))
+                .await
+                {
                     Ok(service) => (service, Some(child)),
                     Err(e) => return Err(process_failed(child, e).await),
                 }
             }
-            ServerSource::Command { command, args, transport: CommandTransport::Http, path } => {
-                let port = process::free_port().map_err(|e| ConnectError(format!("no free port: {e}")))?;
+            ServerSource::Command {
+                command,
+                args,
+                transport: CommandTransport::Http,
+                path,
+            } => {
+                let port =
+                    process::free_port().map_err(|e| ConnectError(format!("no free port: {e}")))?;
                 let port_env = [("PORT".to_owned(), port.to_string())];
-                let mut child = ChildProcess::spawn(target.server, command, args, target.env, &port_env, false)
-                    .map_err(|e| ConnectError(format!("could not start `{command}`: {e}")))?;
+                let mut child =
+                    ChildProcess::spawn(target.server, command, args, target.env, &port_env, false)
+                        .map_err(|e| ConnectError(format!("could not start `{command}`: {e}")))?;
                 if !process::wait_for_port(port, PROCESS_START_TIMEOUT).await {
                     let exited = child.try_exit_status();
                     let why = match exited {
                         Some(status) => format!("it exited ({status})"),
-                        None => format!("nothing listened on port {port} within {} s", PROCESS_START_TIMEOUT.as_secs()),
+                        None => format!(
+                            "nothing listened on port {port} within {} s",
+                            PROCESS_START_TIMEOUT.as_secs()
+                        ),
                     };
                     return Err(process_failed(child, why).await);
                 }
                 let url = format!("http://127.0.0.1:{port}{path}");
                 match serve_http(client, http, &url, target.headers.clone(), lifecycle).await {
                     Ok(service) => {
-                        endpoint = Some(HttpEndpoint { url, headers: target.headers });
+                        endpoint = Some(HttpEndpoint {
+                            url,
+                            headers: target.headers,
+                        });
                         (service, Some(child))
                     }
                     Err(e) => return Err(process_failed(child, e).await),
@@ -165,7 +210,10 @@ impl Upstream {
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.process.try_lock().ok().and_then(|p| p.as_ref().and_then(|p| p.pid))
+        self.process
+            .try_lock()
+            .ok()
+            .and_then(|p| p.as_ref().and_then(|p| p.pid))
     }
 
     /// Sends `request` on behalf of the downstream request in `ctx`, with its `_meta` (minus
@@ -231,7 +279,7 @@ impl Upstream {
     }
 }
 
-fn map_service_error(err: ServiceError) -> ForwardError {
+pub(super) fn map_service_error(err: ServiceError) -> ForwardError {
     match err {
         ServiceError::McpError(e) => ForwardError::Upstream(e),
         ServiceError::Timeout { timeout } => ForwardError::Timeout(timeout),
@@ -240,11 +288,16 @@ fn map_service_error(err: ServiceError) -> ForwardError {
     }
 }
 
-async fn timeout<T, E: std::fmt::Display>(fut: impl Future<Output = Result<T, E>>) -> Result<T, String> {
+async fn timeout<T, E: std::fmt::Display>(
+    fut: impl Future<Output = Result<T, E>>,
+) -> Result<T, String> {
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, fut).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {} s", HANDSHAKE_TIMEOUT.as_secs())),
+        Err(_) => Err(format!(
+            "no answer within {} s",
+            HANDSHAKE_TIMEOUT.as_secs()
+        )),
     }
 }
 
@@ -263,7 +316,10 @@ async fn serve_http(
         .max_concurrent_requests(512)
         .custom_headers(custom);
     let transport = StreamableHttpClientTransport::with_client(http.clone(), config);
-    timeout(rmcp::service::serve_client_with_lifecycle(client, transport, lifecycle)).await
+    timeout(rmcp::service::serve_client_with_lifecycle(
+        client, transport, lifecycle,
+    ))
+    .await
 }
 
 async fn process_failed(mut child: ChildProcess, why: String) -> ConnectError {
@@ -272,6 +328,8 @@ async fn process_failed(mut child: ChildProcess, why: String) -> ConnectError {
     if tail.is_empty() {
         ConnectError(format!("the server process failed: {why}"))
     } else {
-        ConnectError(format!("the server process failed: {why}. Its last output:\n{tail}"))
+        ConnectError(format!(
+            "the server process failed: {why}. Its last output:\n{tail}"
+        ))
     }
 }

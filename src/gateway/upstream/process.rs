@@ -15,7 +15,15 @@ use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop, ProcessGroup};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// Environment variables a child keeps from the gateway's own environment.
-const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "NODE_PATH"];
+const INHERITED_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TMPDIR",
+    "USER",
+    "NODE_PATH",
+];
 const STDERR_LINES_KEPT: usize = 20;
 
 pub struct ChildProcess {
@@ -44,8 +52,16 @@ impl ChildProcess {
         cmd.envs(env.iter().map(|(k, v)| (k, v)))
             .envs(extra_env.iter().map(|(k, v)| (k, v)))
             .stderr(Stdio::piped())
-            .stdin(if piped_stdio { Stdio::piped() } else { Stdio::null() })
-            .stdout(if piped_stdio { Stdio::piped() } else { Stdio::null() });
+            .stdin(if piped_stdio {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(if piped_stdio {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
         let mut wrapped = CommandWrap::from(cmd);
         wrapped.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
         let mut child = wrapped.spawn()?;
@@ -68,10 +84,17 @@ impl ChildProcess {
             }));
         }
         tracing::info!(server, pid, command, "started an upstream process");
-        Ok(ChildProcess { child, stderr_tail, stderr_reader, pid })
+        Ok(ChildProcess {
+            child,
+            stderr_tail,
+            stderr_reader,
+            pid,
+        })
     }
 
-    pub fn take_stdio(&mut self) -> Option<(tokio::process::ChildStdout, tokio::process::ChildStdin)> {
+    pub fn take_stdio(
+        &mut self,
+    ) -> Option<(tokio::process::ChildStdout, tokio::process::ChildStdin)> {
         Some((self.child.stdout().take()?, self.child.stdin().take()?))
     }
 
@@ -98,7 +121,10 @@ impl ChildProcess {
     pub async fn stop(mut self, grace: Duration) {
         #[cfg(unix)]
         let _ = self.child.signal(nix::sys::signal::Signal::SIGTERM as i32);
-        if tokio::time::timeout(grace, self.child.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.child.wait())
+            .await
+            .is_err()
+        {
             let _ = Box::into_pin(self.child.kill()).await;
         }
     }
@@ -113,7 +139,10 @@ pub fn free_port() -> std::io::Result<u16> {
 pub async fn wait_for_port(port: u16, deadline: Duration) -> bool {
     let until = tokio::time::Instant::now() + deadline;
     while tokio::time::Instant::now() < until {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

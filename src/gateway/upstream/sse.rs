@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt, channel::mpsc};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
-use rmcp::model::{ClientJsonRpcMessage, ErrorData, JsonRpcError, JsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::model::{
+    ClientJsonRpcMessage, ErrorData, JsonRpcError, JsonRpcMessage, ServerJsonRpcMessage,
+};
 use sse_stream::SseStream;
 use url::Url;
 
@@ -80,7 +82,9 @@ pub async fn connect(
                         break;
                     }
                 }
-                Err(err) => tracing::warn!(error = %err, "ignoring an unreadable SSE message from upstream"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "ignoring an unreadable SSE message from upstream")
+                }
             }
         }
         // Stream ended: dropping the sender closes the transport.
@@ -108,7 +112,10 @@ pub async fn connect(
                 Err(err) => Some(format!("the upstream could not be reached: {err}")),
             };
             if let (Some(reason), Some(id)) = (failure, request_id) {
-                let error = JsonRpcMessage::Error(JsonRpcError::new(Some(id), ErrorData::internal_error(reason, None)));
+                let error = JsonRpcMessage::Error(JsonRpcError::new(
+                    Some(id),
+                    ErrorData::internal_error(reason, None),
+                ));
                 if error_tx.send(error).await.is_err() {
                     break;
                 }
