@@ -193,6 +193,36 @@ async fn throughput(target: Arc<Target>) -> (f64, usize) {
     (total as f64 / started.elapsed().as_secs_f64(), total)
 }
 
+/// The same call from a session-based client (the rmcp client, 2025-11-25 `initialize`),
+/// which takes rmcp's session path through the gateway rather than the stateless fast path.
+async fn session_latency(target: &Target) -> Latency {
+    use rmcp::{
+        ServiceExt,
+        transport::{StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig},
+    };
+    let mut config = StreamableHttpClientTransportConfig::with_uri(target.url.clone());
+    if let Some(token) = &target.token {
+        config = config.auth_header(token.clone());
+    }
+    let http = reqwest::Client::builder().tcp_nodelay(true).build().unwrap();
+    let client = ().serve(StreamableHttpClientTransport::with_client(http, config)).await.expect("session opens");
+    let arguments = json!({ "message": "hello" }).as_object().unwrap().clone();
+    let call = || client.call_tool(CallToolRequestParams::new("echo").with_arguments(arguments.clone()));
+    for _ in 0..WARMUP / 2 {
+        call().await.unwrap();
+    }
+    let mut samples = Vec::with_capacity(LATENCY_REQUESTS / 4);
+    for _ in 0..LATENCY_REQUESTS / 4 {
+        let start = Instant::now();
+        call().await.unwrap();
+        samples.push(start.elapsed());
+    }
+    client.cancel().await.ok();
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    Latency { p50: at(0.50), p90: at(0.90), p99: at(0.99), max: *samples.last().unwrap() }
+}
+
 fn us(d: Duration) -> String {
     format!("{:.0} µs", d.as_secs_f64() * 1e6)
 }
@@ -232,6 +262,9 @@ fn main() {
             StreamableHttpServerConfig::default().with_json_response(true),
         );
         let router = axum::Router::new().nest_service("/mcp", service);
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         port
     });
@@ -318,13 +351,15 @@ fn main() {
     });
 
     let load = runtime("load", 1);
+    let gateway_session = load.block_on(session_latency(&gateway));
+    let direct_session = load.block_on(session_latency(&direct));
     let direct_latency = load.block_on(latency(&direct));
     let gateway_latency = load.block_on(latency(&gateway));
     let (direct_rps, _) = load.block_on(throughput(direct.clone()));
     let (gateway_rps, gateway_calls) = load.block_on(throughput(gateway.clone()));
 
     // Every call through the gateway has its activity row.
-    let expected = (WARMUP + LATENCY_REQUESTS + gateway_calls) as i64;
+    let expected = (WARMUP + LATENCY_REQUESTS + gateway_calls + WARMUP / 2 + LATENCY_REQUESTS / 4) as i64;
     let started = Instant::now();
     let rows = gateway_rt.block_on(async {
         state.gateway.flush_activity().await;
@@ -343,7 +378,9 @@ fn main() {
          | tools/call p90 | {} | {} | {} |\n\
          | tools/call p99 | {} | {} | {} |\n\
          | tools/call max | {} | {} | |\n\
-         | throughput, {CONNECTIONS} connections | {:.0} calls/s | {:.0} calls/s | |\n\n\
+         | throughput, {CONNECTIONS} connections | {:.0} calls/s | {:.0} calls/s | |\n\
+         | session client (2025-11-25) p50 | {} | {} | {} |\n\
+         | session client (2025-11-25) p99 | {} | {} | {} |\n\n\
          Activity rows written: {rows} of {expected} gateway calls (drained {:.0} ms after the run).\n",
         us(direct_latency.p50),
         us(gateway_latency.p50),
@@ -358,6 +395,12 @@ fn main() {
         us(gateway_latency.max),
         direct_rps,
         gateway_rps,
+        us(direct_session.p50),
+        us(gateway_session.p50),
+        us(gateway_session.p50.saturating_sub(direct_session.p50)),
+        us(direct_session.p99),
+        us(gateway_session.p99),
+        us(gateway_session.p99.saturating_sub(direct_session.p99)),
         drain.as_secs_f64() * 1e3,
     );
     println!("{report}");

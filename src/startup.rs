@@ -5,7 +5,7 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use axum::{Router, extract::FromRef, middleware::from_fn_with_state, routing::get};
+use axum::{Router, extract::FromRef, middleware::from_fn_with_state, routing::get, serve::ListenerExt};
 use leptos::{config::LeptosOptions, prelude::*};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use sqlx::PgPool;
@@ -129,8 +129,15 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         spawn_maintenance(self.state.pool.clone());
+        // Streamed answers (SSE) are written in small pieces; without TCP_NODELAY, Nagle's
+        // algorithm holds each back for the peer's delayed ACK, some 40 ms a call.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "could not set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(
-            self.listener,
+            listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
