@@ -75,7 +75,8 @@ enum Message {
 #[derive(Clone)]
 pub struct ActivityRecorder {
     tx: mpsc::Sender<Message>,
-    stopped: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// Resolves when the writer thread has finished.
+    stopped: Arc<tokio::sync::Mutex<Option<oneshot::Receiver<()>>>>,
     /// Where a row goes that arrives after the writer stopped (a call finishing during
     /// shutdown); the next start replays it.
     spill_path: Arc<Path>,
@@ -84,20 +85,42 @@ pub struct ActivityRecorder {
 const QUEUE: usize = 16_384;
 
 impl ActivityRecorder {
+    /// Starts the writer on a thread of its own, with its own connections to `pool`'s
+    /// database: encoding a batch and talking to Postgres never take a gateway worker's time.
     pub fn start(pool: PgPool, settings: RecorderSettings) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         let spill_path: Arc<Path> = Arc::from(settings.spill_path.as_path());
-        let writer = Writer {
-            pool,
-            stopping: false,
-            pending: Vec::new(),
-            settings,
-            backoff: Duration::from_millis(100),
-        };
-        let handle = tokio::spawn(writer.run(rx));
+        let options = (*pool.connect_options()).clone();
+        let (finished, finished_rx) = oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("activity-writer".to_owned())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a current-thread runtime builds");
+                runtime.block_on(async move {
+                    let pool = sqlx::postgres::PgPoolOptions::new()
+                        .max_connections(2)
+                        .acquire_timeout(Duration::from_secs(10))
+                        .connect_lazy_with(options);
+                    let writer = Writer {
+                        pool,
+                        stopping: false,
+                        pending: Vec::new(),
+                        settings,
+                        backoff: Duration::from_millis(100),
+                    };
+                    writer.run(rx).await;
+                });
+                let _ = finished.send(());
+            });
+        if let Err(err) = spawned {
+            tracing::error!(error = %err, "could not start the activity writer thread; rows go to the spill file");
+        }
         ActivityRecorder {
             tx,
-            stopped: Arc::new(tokio::sync::Mutex::new(Some(handle))),
+            stopped: Arc::new(tokio::sync::Mutex::new(Some(finished_rx))),
             spill_path,
         }
     }
@@ -383,8 +406,8 @@ async fn write_batch(pool: &PgPool, batch: &[CallRecord]) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO tool_calls (id, server_id, deployment_id, user_id, client_name, client_version, \
              tool_name, input, output, output_truncated, status, error, latency_ms, started_at, ended_at) \
-         SELECT id, server_id, deployment_id, user_id, client_name, client_version, tool_name, input::jsonb, \
-             output::jsonb, output_truncated, status::call_status, error, latency_ms, started_at, ended_at \
+         SELECT id, server_id, deployment_id, user_id, client_name, client_version, tool_name, input::json, \
+             output::json, output_truncated, status::call_status, error, latency_ms, started_at, ended_at \
          FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], \
              $8::text[], $9::text[], $10::bool[], $11::text[], $12::text[], $13::int4[], \
              $14::timestamptz[], $15::timestamptz[]) \
