@@ -54,3 +54,40 @@ impl std::str::FromStr for CallStatus {
             .ok_or_else(|| format!("unknown status {s:?}"))
     }
 }
+
+/// One tool call as the activity tables show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallView {
+    pub id: uuid::Uuid,
+    pub server_slug: String,
+    pub server_name: String,
+    pub tool: String,
+    pub user_name: Option<String>,
+    pub user_email: Option<String>,
+    pub client: Option<String>,
+    pub status: CallStatus,
+    pub latency_ms: Option<i32>,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// Input and output, pretty-printed.
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub output_truncated: bool,
+    pub error: Option<String>,
+}
+
+/// A page of calls, newest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallPage {
+    pub calls: Vec<CallView>,
+    pub page: u32,
+    pub per_page: u32,
+    pub total: i64,
+    /// When the page was read, so relative times agree between server and browser.
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+impl CallPage {
+    pub fn pages(&self) -> u32 {
+        ((self.total.max(0) as u64).div_ceil(self.per_page.max(1) as u64)).max(1) as u32
+    }
+}

@@ -17,19 +17,15 @@ struct NavItem {
     href: &'static str,
     label: &'static str,
     admin_only: bool,
+    /// Highlighted only on its own page, not on the pages below it.
+    exact: bool,
 }
 
 const NAV: &[NavItem] = &[
-    NavItem {
-        href: "/",
-        label: "Home",
-        admin_only: false,
-    },
-    NavItem {
-        href: "/profile",
-        label: "Profile",
-        admin_only: false,
-    },
+    NavItem { href: "/", label: "Home", admin_only: false, exact: true },
+    NavItem { href: "/servers", label: "Servers", admin_only: true, exact: false },
+    NavItem { href: "/tokens", label: "Tokens", admin_only: false, exact: false },
+    NavItem { href: "/profile", label: "Profile", admin_only: false, exact: false },
 ];
 
 /// The signed-in person, loaded once per page by the layout.
@@ -88,7 +84,7 @@ fn Navigation(me: Me) -> impl IntoView {
         .map(|item| {
             view! {
                 <li>
-                    <A href=item.href exact=true>{item.label}</A>
+                    <A href=item.href exact=item.exact>{item.label}</A>
                 </li>
             }
         })

@@ -13,6 +13,8 @@ use leptos_router::{
 };
 
 use crate::accounts::{LoginPage, Me, ProfilePage};
+use crate::servers::pages as servers;
+use crate::tokens::TokensPage;
 use crate::error::AppError;
 pub use layout::use_me;
 
@@ -55,10 +57,29 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=layout::SignedIn ssr=SsrMode::Async>
                     <Route path=path!("") view=home::HomePage ssr=SsrMode::Async/>
                     <Route path=path!("profile") view=ProfilePage ssr=SsrMode::Async/>
+                    <Route path=path!("tokens") view=TokensPage ssr=SsrMode::Async/>
+                    <Route path=path!("servers") view=servers::ServersPage ssr=SsrMode::Async/>
+                    <Route path=path!("servers/new") view=servers::NewServerPage ssr=SsrMode::Async/>
+                    <ParentRoute path=path!("servers/:slug") view=servers::ServerLayout ssr=SsrMode::Async>
+                        <Route path=path!("") view=ServerIndex ssr=SsrMode::Async/>
+                        <Route path=path!("overview") view=servers::OverviewTab ssr=SsrMode::Async/>
+                        <Route path=path!("tools") view=servers::ToolsTab ssr=SsrMode::Async/>
+                        <Route path=path!("activity") view=servers::ActivityTab ssr=SsrMode::Async/>
+                        <Route path=path!("deployments") view=servers::DeploymentsTab ssr=SsrMode::Async/>
+                        <Route path=path!("settings") view=servers::SettingsTab ssr=SsrMode::Async/>
+                    </ParentRoute>
                 </ParentRoute>
             </Routes>
         </Router>
     }
+}
+
+/// `/servers/{slug}` opens the Overview tab.
+#[component]
+fn ServerIndex() -> impl IntoView {
+    let params = leptos_router::hooks::use_params_map();
+    let slug = params.read_untracked().get("slug").unwrap_or_default();
+    view! { <leptos_router::components::Redirect path=format!("/servers/{slug}/overview")/> }
 }
 
 #[component]

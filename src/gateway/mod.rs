@@ -151,6 +151,30 @@ impl Gateway {
             .clone()
     }
 
+    /// Asks the server's upstream for every tool it exposes, unfiltered (for the dashboard).
+    /// Connects first if nothing has yet.
+    pub async fn fetch_tools(&self, slug: &str) -> Result<Vec<rmcp::model::Tool>, String> {
+        let server = match self.shared.cache.server(slug).await {
+            Ok(Some(server)) => server,
+            Ok(None) => return Err("The server no longer exists.".to_owned()),
+            Err(err) => return Err(err.to_string()),
+        };
+        if server.status != ServerStatus::Active {
+            return Err(format!("{} is {}; enable it to list its tools.", server.name, server.status.label().to_lowercase()));
+        }
+        let runtime = self.runtime(&server);
+        let upstream = runtime.upstream(&server, runtime::Era::Session).await.map_err(|e| e.0)?;
+        let listed = tokio::time::timeout(server.call_timeout, upstream.peer().list_all_tools()).await;
+        match listed {
+            Ok(Ok(tools)) => {
+                runtime.remember_tools(&tools);
+                Ok(tools)
+            }
+            Ok(Err(err)) => Err(format!("The server did not list its tools: {err}")),
+            Err(_) => Err(format!("The server did not list its tools within {} s.", server.call_timeout.as_secs())),
+        }
+    }
+
     /// The pid of the process serving `server_id`, if it runs one (for tests and the dashboard).
     pub fn upstream_pid(&self, server_id: Uuid) -> Option<u32> {
         self.runtimes

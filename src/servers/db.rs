@@ -208,3 +208,155 @@ pub async fn find_deployment(
     .fetch_optional(ex)
     .await
 }
+
+/// The servers list: newest change first, filtered as the list's controls ask.
+pub async fn list(
+    ex: impl PgExecutor<'_>,
+    filter: &super::ServerFilter,
+    viewer: Uuid,
+) -> sqlx::Result<Vec<ServerRow>> {
+    let pattern = format!("%{}%", filter.q.trim().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    sqlx::query_as(&format!(
+        "{SELECT_SERVER} WHERE s.name ILIKE $1 \
+           AND ($2 OR s.status = 'active') \
+           AND (NOT $3 OR s.created_by = $4) \
+         ORDER BY s.status = 'deleted', s.updated_at DESC LIMIT 1000"
+    ))
+    .bind(pattern)
+    .bind(filter.deactivated)
+    .bind(filter.mine)
+    .bind(viewer)
+    .fetch_all(ex)
+    .await
+}
+
+/// Renames or re-describes a server, if nobody changed it since `seen` (the `updated_at` the
+/// editor loaded). Returns whether it was updated.
+pub async fn update_details(
+    ex: impl PgExecutor<'_>,
+    id: Uuid,
+    name: &str,
+    description: &str,
+    seen: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    sqlx::query(
+        "UPDATE servers SET name = $2, description = $3, updated_at = now() \
+         WHERE id = $1 AND status <> 'deleted' AND date_trunc('milliseconds', updated_at) = date_trunc('milliseconds', $4)",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(description)
+    .bind(seen)
+    .execute(ex)
+    .await
+    .map(|r| r.rows_affected() == 1)
+}
+
+pub async fn touch(ex: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE servers SET updated_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(ex)
+        .await
+        .map(|_| ())
+}
+
+pub async fn env_var_names(
+    ex: impl PgExecutor<'_>,
+    server_id: Uuid,
+) -> sqlx::Result<Vec<(String, DateTime<Utc>)>> {
+    sqlx::query_as("SELECT name, updated_at FROM server_env_vars WHERE server_id = $1 ORDER BY name")
+        .bind(server_id)
+        .fetch_all(ex)
+        .await
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct DeploymentListRow {
+    pub id: Uuid,
+    pub number: i32,
+    pub status: String,
+    pub summary: String,
+    pub source: Json<ServerSource>,
+    pub author: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+pub async fn deployments(ex: impl PgExecutor<'_>, server_id: Uuid) -> sqlx::Result<Vec<DeploymentListRow>> {
+    sqlx::query_as(
+        "SELECT d.id, d.number, d.status::text AS status, d.summary, d.source, \
+                coalesce(u.name, d.author) AS author, d.created_at, d.finished_at, d.error \
+         FROM deployments d LEFT JOIN users u ON u.id = d.created_by \
+         WHERE d.server_id = $1 ORDER BY d.number DESC LIMIT 200",
+    )
+    .bind(server_id)
+    .fetch_all(ex)
+    .await
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ToolsRow {
+    pub tools: Json<serde_json::Value>,
+    pub error: Option<String>,
+    pub fetched_at: DateTime<Utc>,
+}
+
+pub async fn tools(ex: impl PgExecutor<'_>, server_id: Uuid) -> sqlx::Result<Option<ToolsRow>> {
+    sqlx::query_as("SELECT tools, error, fetched_at FROM server_tools WHERE server_id = $1")
+        .bind(server_id)
+        .fetch_optional(ex)
+        .await
+}
+
+/// Stores the outcome of asking the upstream for its tools: the list, or why it failed (the
+/// last good list is kept).
+pub async fn save_tools(
+    ex: impl PgExecutor<'_>,
+    server_id: Uuid,
+    deployment_id: Option<Uuid>,
+    outcome: Result<&serde_json::Value, &str>,
+) -> sqlx::Result<()> {
+    match outcome {
+        Ok(tools) => sqlx::query(
+            "INSERT INTO server_tools (server_id, deployment_id, tools, error, fetched_at) VALUES ($1, $2, $3, NULL, now()) \
+             ON CONFLICT (server_id) DO UPDATE SET deployment_id = $2, tools = $3, error = NULL, fetched_at = now()",
+        )
+        .bind(server_id)
+        .bind(deployment_id)
+        .bind(Json(tools))
+        .execute(ex)
+        .await
+        .map(|_| ()),
+        Err(error) => sqlx::query(
+            "INSERT INTO server_tools (server_id, deployment_id, tools, error, fetched_at) VALUES ($1, $2, '[]', $3, now()) \
+             ON CONFLICT (server_id) DO UPDATE SET error = $3, fetched_at = now()",
+        )
+        .bind(server_id)
+        .bind(deployment_id)
+        .bind(error)
+        .execute(ex)
+        .await
+        .map(|_| ()),
+    }
+}
+
+/// Notes that the environment changed (the live deployment still runs with the old one).
+pub async fn mark_env_changed(ex: impl PgExecutor<'_>, server_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE servers SET env_changed_at = now(), updated_at = now() WHERE id = $1")
+        .bind(server_id)
+        .execute(ex)
+        .await
+        .map(|_| ())
+}
+
+/// Whether the environment changed after the live deployment was made.
+pub async fn env_pending(ex: impl PgExecutor<'_>, server_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT coalesce(s.env_changed_at > d.created_at, false) FROM servers s \
+         LEFT JOIN deployments d ON d.id = s.live_deployment_id WHERE s.id = $1",
+    )
+    .bind(server_id)
+    .fetch_one(ex)
+    .await
+}

@@ -27,7 +27,7 @@ pub struct NewServer {
 
 pub const DEFAULT_CALL_TIMEOUT_MS: u32 = 60_000;
 
-fn env_context(server_id: Uuid, name: &str) -> Vec<u8> {
+pub(super) fn env_context(server_id: Uuid, name: &str) -> Vec<u8> {
     format!("env:{server_id}:{name}").into_bytes()
 }
 
@@ -172,6 +172,7 @@ pub async fn create(
         .ok_or(AppError::Internal)?;
     tx.commit().await?;
     state.changes.publish(Change::Server(id));
+    refresh_tools_later(state, id);
     Ok(row)
 }
 
@@ -221,6 +222,9 @@ pub async fn set_status(
         .ok_or(AppError::Internal)?;
     tx.commit().await?;
     state.changes.publish(Change::Server(id));
+    if status == ServerStatus::Active {
+        refresh_tools_later(state, id);
+    }
     Ok(row)
 }
 
@@ -246,4 +250,161 @@ pub fn open_env_snapshot(
     };
     let plain = secrets.open(sealed, &deployment_env_context(server_id))?;
     Ok(serde_json::from_slice(&plain)?)
+}
+
+/// Renames or re-describes a server. `seen` is when the editor loaded it: if someone changed it
+/// since, nothing is saved and the editor is told to reload.
+pub async fn update_details(
+    state: &AppState,
+    admin: &Admin,
+    id: Uuid,
+    name: &str,
+    description: &str,
+    seen: chrono::DateTime<chrono::Utc>,
+) -> Result<ServerRow, AppError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(AppError::invalid("name", "Give the server a name."));
+    }
+    if name.chars().count() > 80 {
+        return Err(AppError::invalid("name", "A name is at most 80 characters."));
+    }
+    let description = description.trim();
+    if description.chars().count() > 2000 {
+        return Err(AppError::invalid("description", "A description is at most 2,000 characters."));
+    }
+    let mut tx = state.pool.begin().await?;
+    let before = db::find_by_id(&mut *tx, id)
+        .await?
+        .filter(|s| s.status != ServerStatus::Deleted)
+        .ok_or_else(|| AppError::NotFound("That server".into()))?;
+    if !db::update_details(&mut *tx, id, name, description, seen).await? {
+        return Err(AppError::Conflict(
+            "Someone changed this server since you opened the page; reload to see their changes, then edit again."
+                .to_owned(),
+        ));
+    }
+    audit::record(
+        &mut *tx,
+        &admin.user().actor(),
+        "server.updated",
+        &before.slug,
+        Some(json!({ "name": before.name, "description": before.description })),
+        Some(json!({ "name": name, "description": description })),
+    )
+    .await?;
+    let row = db::find_by_id(&mut *tx, id).await?.ok_or(AppError::Internal)?;
+    tx.commit().await?;
+    state.changes.publish(Change::Server(id));
+    Ok(row)
+}
+
+/// Makes a new deployment of the server's current source and environment live. The summary
+/// says what changed since the previous one.
+pub async fn redeploy(state: &AppState, admin: &Admin, id: Uuid) -> Result<ServerRow, AppError> {
+    let mut tx = state.pool.begin().await?;
+    let server = db::find_by_id(&mut *tx, id)
+        .await?
+        .filter(|s| s.status != ServerStatus::Deleted)
+        .ok_or_else(|| AppError::NotFound("That server".into()))?;
+    let mut env = BTreeMap::new();
+    for (name, sealed) in db::env_vars(&mut *tx, id).await? {
+        let value = state
+            .secrets
+            .open(&sealed, &env_context(id, &name))
+            .map_err(|e| AppError::internal("opening an environment variable", e))?;
+        let name = EnvVarName::parse(&name)?;
+        env.insert(name, String::from_utf8_lossy(&value).into_owned());
+    }
+    let previous = match server.live_deployment_id {
+        Some(live) => db::find_deployment(&mut *tx, live).await?,
+        None => None,
+    };
+    let before = match &previous {
+        Some(d) => open_env_snapshot(&state.secrets, id, d.env.as_deref())
+            .map_err(|e| AppError::internal("opening a deployment's environment", e))?,
+        None => BTreeMap::new(),
+    };
+    let summary = env_summary(&before, &env);
+    let snapshot = seal_env_snapshot(&state.secrets, id, &env);
+    let user = admin.user();
+    db::insert_live_deployment(&mut tx, id, &server.source.0, &snapshot, &summary, Some(user.id)).await?;
+    audit::record(&mut *tx, &user.actor(), "server.redeployed", &server.slug, None, Some(json!({ "summary": summary })))
+        .await?;
+    let row = db::find_by_id(&mut *tx, id).await?.ok_or(AppError::Internal)?;
+    tx.commit().await?;
+    state.changes.publish(Change::Server(id));
+    refresh_tools_later(state, id);
+    Ok(row)
+}
+
+/// "Redeployed; API_KEY changed, REGION added" — what a deployment changes in the environment.
+fn env_summary(before: &BTreeMap<String, String>, after: &BTreeMap<EnvVarName, String>) -> String {
+    let mut changes = Vec::new();
+    for (name, value) in after {
+        match before.get(name.as_str()) {
+            None => changes.push(format!("{name} added")),
+            Some(old) if old != value => changes.push(format!("{name} changed")),
+            Some(_) => {}
+        }
+    }
+    for name in before.keys() {
+        if !after.keys().any(|n| n.as_str() == name) {
+            changes.push(format!("{name} removed"));
+        }
+    }
+    if changes.is_empty() {
+        "Redeployed with no changes".to_owned()
+    } else {
+        format!("Redeployed: {}", changes.join(", "))
+    }
+}
+
+/// Asks the live upstream for its tools and stores the answer (or why there was none) for the
+/// Tools tab. Never fails the caller: an unreachable upstream is a state to show.
+pub async fn refresh_tools(state: &AppState, id: Uuid) -> Result<(), AppError> {
+    let server = db::find_by_id(&state.pool, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("That server".into()))?;
+    let outcome = state.gateway.fetch_tools(&server.slug).await;
+    match outcome {
+        Ok(tools) => {
+            let json = serde_json::to_value(&tools).map_err(|e| AppError::internal("serialising tools", e))?;
+            db::save_tools(&state.pool, id, server.live_deployment_id, Ok(&json)).await?;
+        }
+        Err(error) => db::save_tools(&state.pool, id, server.live_deployment_id, Err(&error)).await?,
+    }
+    Ok(())
+}
+
+/// Refreshes the tool list in the background after a change, so the request that made the
+/// change does not wait on the upstream.
+pub fn refresh_tools_later(state: &AppState, id: Uuid) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(err) = refresh_tools(&state, id).await {
+            tracing::warn!(error = %err, "refreshing a server's tools failed");
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deployment_summaries_name_what_changed() {
+        let before: BTreeMap<String, String> = [("A".into(), "1".into()), ("B".into(), "2".into())].into();
+        let after: BTreeMap<EnvVarName, String> = [
+            (EnvVarName::parse("A").unwrap(), "1".into()),
+            (EnvVarName::parse("B").unwrap(), "3".into()),
+            (EnvVarName::parse("C").unwrap(), "4".into()),
+        ]
+        .into();
+        assert_eq!(env_summary(&before, &after), "Redeployed: B changed, C added");
+        assert_eq!(env_summary(&before, &BTreeMap::new()), "Redeployed: A removed, B removed");
+        let same: BTreeMap<EnvVarName, String> =
+            [(EnvVarName::parse("A").unwrap(), "1".into()), (EnvVarName::parse("B").unwrap(), "2".into())].into();
+        assert_eq!(env_summary(&before, &same), "Redeployed with no changes");
+    }
 }

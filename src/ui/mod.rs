@@ -1,9 +1,12 @@
 //! Small pieces every page is built from: headers, alerts, empty states, form fields.
 //! They render complete HTML on the server and only add behaviour once the bundle hydrates.
 
+mod widgets;
+
 use leptos::prelude::*;
 
 use crate::error::AppError;
+pub use widgets::*;
 
 /// `true` once the browser bundle has hydrated the page. Controls that need JavaScript start
 /// hidden so a page without it never shows a button that does nothing.

@@ -183,7 +183,7 @@ async fn a_graceful_shutdown_stops_the_processes_and_writes_the_last_activity() 
     )
     .await;
     assert!(status.is_success());
-    assert_eq!(processes_marked(&mark).len(), 1);
+    assert!(!processes_marked(&mark).is_empty());
 
     app.shut_down().await;
 

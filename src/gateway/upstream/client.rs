@@ -3,6 +3,9 @@
 //! forwarded request leaves a route (its upstream id and progress token → the downstream
 //! request) that lives until the answer comes back.
 
+// Roots and sampling are deprecated in the newest revision but still used by older upstreams.
+#![allow(deprecated)]
+
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, Weak},
@@ -12,7 +15,7 @@ use rmcp::{
     RoleClient, RoleServer, Service,
     model::{
         ClientCapabilities, ClientConfig, ClientResult, ErrorData, GetExtensions, GetMeta,
-        Implementation, ProgressToken, RequestId, ServerNotification, ServerRequest,
+        Implementation, ListRootsResult, ProgressToken, RequestId, ServerNotification, ServerRequest,
     },
     service::{
         InboundStreamOrigin, NotificationContext, OriginatingRequestId, Peer, RequestContext,
@@ -173,8 +176,13 @@ impl Service<RoleClient> for UpstreamClient {
             return Ok(ClientResult::empty(()));
         }
         let Some(route) = self.routes.route_for(&ctx) else {
+            // Outside any call (say, right after the handshake) the upstream is talking to the
+            // gateway itself, which has no filesystem roots to offer and no one to ask.
+            if let ServerRequest::ListRootsRequest(_) = request {
+                return Ok(ClientResult::ListRootsResult(ListRootsResult::new(Vec::new())));
+            }
             return Err(ErrorData::invalid_request(
-                "the gateway cannot tell which client this request is for",
+                "this request needs a client, and the gateway cannot tell which client it is for",
                 None,
             ));
         };
