@@ -198,16 +198,26 @@ async fn throughput(target: Arc<Target>) -> (f64, usize) {
 async fn session_latency(target: &Target) -> Latency {
     use rmcp::{
         ServiceExt,
-        transport::{StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig},
+        transport::{
+            StreamableHttpClientTransport,
+            streamable_http_client::StreamableHttpClientTransportConfig,
+        },
     };
     let mut config = StreamableHttpClientTransportConfig::with_uri(target.url.clone());
     if let Some(token) = &target.token {
         config = config.auth_header(token.clone());
     }
-    let http = reqwest::Client::builder().tcp_nodelay(true).build().unwrap();
-    let client = ().serve(StreamableHttpClientTransport::with_client(http, config)).await.expect("session opens");
+    let http = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .build()
+        .unwrap();
+    let client =
+        ().serve(StreamableHttpClientTransport::with_client(http, config))
+            .await
+            .expect("session opens");
     let arguments = json!({ "message": "hello" }).as_object().unwrap().clone();
-    let call = || client.call_tool(CallToolRequestParams::new("echo").with_arguments(arguments.clone()));
+    let call =
+        || client.call_tool(CallToolRequestParams::new("echo").with_arguments(arguments.clone()));
     for _ in 0..WARMUP / 2 {
         call().await.unwrap();
     }
@@ -220,7 +230,12 @@ async fn session_latency(target: &Target) -> Latency {
     client.cancel().await.ok();
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
-    Latency { p50: at(0.50), p90: at(0.90), p99: at(0.99), max: *samples.last().unwrap() }
+    Latency {
+        p50: at(0.50),
+        p90: at(0.90),
+        p99: at(0.99),
+        max: *samples.last().unwrap(),
+    }
 }
 
 fn us(d: Duration) -> String {
@@ -359,7 +374,8 @@ fn main() {
     let (gateway_rps, gateway_calls) = load.block_on(throughput(gateway.clone()));
 
     // Every call through the gateway has its activity row.
-    let expected = (WARMUP + LATENCY_REQUESTS + gateway_calls + WARMUP / 2 + LATENCY_REQUESTS / 4) as i64;
+    let expected =
+        (WARMUP + LATENCY_REQUESTS + gateway_calls + WARMUP / 2 + LATENCY_REQUESTS / 4) as i64;
     let started = Instant::now();
     let rows = gateway_rt.block_on(async {
         state.gateway.flush_activity().await;

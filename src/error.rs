@@ -97,6 +97,29 @@ impl FromServerFnError for AppError {
     }
 }
 
+/// The JSON API's answer for an error: the status it stands for and a body that says what to
+/// fix, `{"error": {"kind": "invalid", "message": "...", "field": "name"}}`.
+#[cfg(feature = "ssr")]
+impl axum::response::IntoResponse for AppError {
+    fn into_response(self) -> axum::response::Response {
+        let kind = match &self {
+            AppError::Unauthenticated => "unauthenticated",
+            AppError::Forbidden => "forbidden",
+            AppError::NotFound(_) => "not_found",
+            AppError::Invalid { .. } => "invalid",
+            AppError::Conflict(_) => "conflict",
+            AppError::TooManyRequests(_) => "too_many_requests",
+            AppError::Internal | AppError::Transport(_) => "internal",
+        };
+        let field = match &self {
+            AppError::Invalid { field, .. } => field.clone(),
+            _ => None,
+        };
+        let body = serde_json::json!({ "error": { "kind": kind, "message": self.to_string(), "field": field } });
+        (self.status(), axum::Json(body)).into_response()
+    }
+}
+
 #[cfg(feature = "ssr")]
 impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {

@@ -5,6 +5,8 @@
 
 pub mod accounts;
 pub mod activity;
+#[cfg(feature = "ssr")]
+pub mod api;
 pub mod app;
 #[cfg(feature = "ssr")]
 pub mod audit;

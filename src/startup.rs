@@ -5,7 +5,9 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use axum::{Router, extract::FromRef, middleware::from_fn_with_state, routing::get, serve::ListenerExt};
+use axum::{
+    Router, extract::FromRef, middleware::from_fn_with_state, routing::get, serve::ListenerExt,
+};
 use leptos::{config::LeptosOptions, prelude::*};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use sqlx::PgPool;
@@ -153,6 +155,7 @@ fn router(state: AppState) -> Router {
     let pool = state.pool.clone();
     let options = state.leptos_options.clone();
     let dashboard = Router::new()
+        .merge(crate::api::router())
         .leptos_routes_with_context(
             &state,
             generate_route_list(App),

@@ -165,3 +165,41 @@ pub fn client_ip() -> Option<std::net::IpAddr> {
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|info| info.0.ip())
 }
+
+/// An admin behind a JSON API request: a personal access token of an admin user
+/// (`Authorization: Bearer …`), or the signed-in dashboard session.
+pub struct ApiAdmin(pub Admin);
+
+impl axum::extract::FromRequestParts<crate::startup::AppState> for ApiAdmin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &crate::startup::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let bearer = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim().to_owned());
+        let user = match bearer {
+            Some(token) => {
+                let owner = crate::tokens::service::owner_for_api(state, &token)
+                    .await?
+                    .ok_or(AppError::Unauthenticated)?;
+                let row = db::find_by_id(&state.pool, owner)
+                    .await?
+                    .ok_or(AppError::Unauthenticated)?;
+                CurrentUser::from(&row)
+            }
+            None => parts
+                .extensions
+                .get::<CurrentUser>()
+                .cloned()
+                .ok_or(AppError::Unauthenticated)?,
+        };
+        Admin::verify(user).map(ApiAdmin).ok_or(AppError::Forbidden)
+    }
+}

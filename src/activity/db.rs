@@ -7,7 +7,11 @@ use uuid::Uuid;
 use crate::servers::ServerStats;
 
 /// Stat cards for one server (or all, with `None`) since `since`.
-pub async fn server_stats(ex: impl PgExecutor<'_>, server_id: Option<Uuid>, since: DateTime<Utc>) -> sqlx::Result<ServerStats> {
+pub async fn server_stats(
+    ex: impl PgExecutor<'_>,
+    server_id: Option<Uuid>,
+    since: DateTime<Utc>,
+) -> sqlx::Result<ServerStats> {
     let (total, users, failed, avg): (i64, i64, i64, Option<f64>) = sqlx::query_as(
         "SELECT count(*), count(DISTINCT user_id), \
                 count(*) FILTER (WHERE status IN ('error', 'timeout')), \
@@ -21,7 +25,11 @@ pub async fn server_stats(ex: impl PgExecutor<'_>, server_id: Option<Uuid>, sinc
     Ok(ServerStats {
         total_calls: total,
         unique_users: users,
-        error_rate: if total > 0 { failed as f64 / total as f64 } else { 0.0 },
+        error_rate: if total > 0 {
+            failed as f64 / total as f64
+        } else {
+            0.0
+        },
         avg_latency_ms: avg,
     })
 }

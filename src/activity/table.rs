@@ -65,8 +65,15 @@ pub fn CallTable(
 
 #[component]
 fn CallRow(call: CallView, now: chrono::DateTime<chrono::Utc>, show_server: bool) -> impl IntoView {
-    let user = call.user_name.clone().or(call.user_email.clone()).unwrap_or_else(|| "—".to_owned());
-    let latency = call.latency_ms.map(|ms| format!("{ms} ms")).unwrap_or_else(|| "—".to_owned());
+    let user = call
+        .user_name
+        .clone()
+        .or(call.user_email.clone())
+        .unwrap_or_else(|| "—".to_owned());
+    let latency = call
+        .latency_ms
+        .map(|ms| format!("{ms} ms"))
+        .unwrap_or_else(|| "—".to_owned());
     let server_href = format!("/servers/{}/overview", call.server_slug);
     view! {
         <details class="call" role="row">

@@ -22,10 +22,30 @@ struct NavItem {
 }
 
 const NAV: &[NavItem] = &[
-    NavItem { href: "/", label: "Home", admin_only: false, exact: true },
-    NavItem { href: "/servers", label: "Servers", admin_only: true, exact: false },
-    NavItem { href: "/tokens", label: "Tokens", admin_only: false, exact: false },
-    NavItem { href: "/profile", label: "Profile", admin_only: false, exact: false },
+    NavItem {
+        href: "/",
+        label: "Home",
+        admin_only: false,
+        exact: true,
+    },
+    NavItem {
+        href: "/servers",
+        label: "Servers",
+        admin_only: true,
+        exact: false,
+    },
+    NavItem {
+        href: "/tokens",
+        label: "Tokens",
+        admin_only: false,
+        exact: false,
+    },
+    NavItem {
+        href: "/profile",
+        label: "Profile",
+        admin_only: false,
+        exact: false,
+    },
 ];
 
 /// The signed-in person, loaded once per page by the layout.

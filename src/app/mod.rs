@@ -13,9 +13,9 @@ use leptos_router::{
 };
 
 use crate::accounts::{LoginPage, Me, ProfilePage};
+use crate::error::AppError;
 use crate::servers::pages as servers;
 use crate::tokens::TokensPage;
-use crate::error::AppError;
 pub use layout::use_me;
 
 /// The stylesheet's URL carries the build's content hash so browsers never keep a stale one.

@@ -160,18 +160,29 @@ impl Gateway {
             Err(err) => return Err(err.to_string()),
         };
         if server.status != ServerStatus::Active {
-            return Err(format!("{} is {}; enable it to list its tools.", server.name, server.status.label().to_lowercase()));
+            return Err(format!(
+                "{} is {}; enable it to list its tools.",
+                server.name,
+                server.status.label().to_lowercase()
+            ));
         }
         let runtime = self.runtime(&server);
-        let upstream = runtime.upstream(&server, runtime::Era::Session).await.map_err(|e| e.0)?;
-        let listed = tokio::time::timeout(server.call_timeout, upstream.peer().list_all_tools()).await;
+        let upstream = runtime
+            .upstream(&server, runtime::Era::Session)
+            .await
+            .map_err(|e| e.0)?;
+        let listed =
+            tokio::time::timeout(server.call_timeout, upstream.peer().list_all_tools()).await;
         match listed {
             Ok(Ok(tools)) => {
                 runtime.remember_tools(&tools);
                 Ok(tools)
             }
             Ok(Err(err)) => Err(format!("The server did not list its tools: {err}")),
-            Err(_) => Err(format!("The server did not list its tools within {} s.", server.call_timeout.as_secs())),
+            Err(_) => Err(format!(
+                "The server did not list its tools within {} s.",
+                server.call_timeout.as_secs()
+            )),
         }
     }
 

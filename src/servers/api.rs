@@ -4,7 +4,9 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{DeploymentView, EnvVarView, ServerDetail, ServerFilter, ServerList, ServerStats, ToolsView};
+use super::{
+    DeploymentView, EnvVarView, ServerDetail, ServerFilter, ServerList, ServerStats, ToolsView,
+};
 use crate::{activity::CallPage, error::AppError};
 
 /// What the creation wizard has collected so far (kept in the session between steps).
@@ -39,14 +41,23 @@ mod draft {
 
     pub async fn load(state: &AppState) -> Result<WizardDraft, AppError> {
         let session = current_session()?;
-        let sealed: Option<Vec<u8>> = session.get(KEY).await.map_err(|e| AppError::internal("reading the draft", e))?;
-        let Some(sealed) = sealed else { return Ok(WizardDraft::default()) };
-        let plain = state.secrets.open(&sealed, KEY.as_bytes()).map_err(|e| AppError::internal("opening the draft", e))?;
+        let sealed: Option<Vec<u8>> = session
+            .get(KEY)
+            .await
+            .map_err(|e| AppError::internal("reading the draft", e))?;
+        let Some(sealed) = sealed else {
+            return Ok(WizardDraft::default());
+        };
+        let plain = state
+            .secrets
+            .open(&sealed, KEY.as_bytes())
+            .map_err(|e| AppError::internal("opening the draft", e))?;
         Ok(serde_json::from_slice(&plain).unwrap_or_default())
     }
 
     pub async fn save(state: &AppState, draft: &WizardDraft) -> Result<(), AppError> {
-        let plain = serde_json::to_vec(draft).map_err(|e| AppError::internal("writing the draft", e))?;
+        let plain =
+            serde_json::to_vec(draft).map_err(|e| AppError::internal("writing the draft", e))?;
         let sealed = state.secrets.seal(&plain, KEY.as_bytes());
         current_session()?
             .insert(KEY, sealed)
@@ -90,7 +101,10 @@ pub async fn server_overview(slug: String) -> Result<(ServerStats, CallPage), Ap
     let row = super::read::find(&state, &slug).await?;
     let since = chrono::Utc::now() - chrono::Duration::days(7);
     let stats = crate::activity::db::server_stats(&state.pool, Some(row.id), since).await?;
-    let filter = crate::activity::db::CallFilter { server_id: Some(row.id), ..Default::default() };
+    let filter = crate::activity::db::CallFilter {
+        server_id: Some(row.id),
+        ..Default::default()
+    };
     let recent = crate::activity::db::calls(&state.pool, &filter, 1, 10).await?;
     Ok((stats, recent))
 }
@@ -99,7 +113,10 @@ pub async fn server_overview(slug: String) -> Result<(ServerStats, CallPage), Ap
 pub async fn server_calls(slug: String, page: u32) -> Result<CallPage, AppError> {
     let (state, _admin) = context()?;
     let row = super::read::find(&state, &slug).await?;
-    let filter = crate::activity::db::CallFilter { server_id: Some(row.id), ..Default::default() };
+    let filter = crate::activity::db::CallFilter {
+        server_id: Some(row.id),
+        ..Default::default()
+    };
     Ok(crate::activity::db::calls(&state.pool, &filter, page.max(1), 10).await?)
 }
 
@@ -139,7 +156,11 @@ pub async fn reveal_env_var(slug: String, name: String) -> Result<String, AppErr
 }
 
 #[server(prefix = "/_fn", endpoint = "servers/env/set")]
-pub async fn set_env_var(slug: String, env_name: String, env_value: String) -> Result<(), AppError> {
+pub async fn set_env_var(
+    slug: String,
+    env_name: String,
+    env_value: String,
+) -> Result<(), AppError> {
     let (state, admin) = context()?;
     let row = super::read::active_row(&state, &slug).await?;
     super::env::set(&state, &admin, row.id, &env_name, &env_value).await?;
@@ -185,7 +206,11 @@ pub async fn set_server_active(slug: String, active: bool) -> Result<(), AppErro
     use super::ServerStatus;
     let (state, admin) = context()?;
     let row = super::read::active_row(&state, &slug).await?;
-    let status = if active { ServerStatus::Active } else { ServerStatus::Disabled };
+    let status = if active {
+        ServerStatus::Active
+    } else {
+        ServerStatus::Disabled
+    };
     super::service::set_status(&state, &admin, row.id, status).await?;
     leptos_axum::redirect(&format!("/servers/{slug}/settings?saved=status"));
     Ok(())
@@ -204,7 +229,10 @@ pub async fn delete_server(slug: String, confirm: String) -> Result<(), AppError
         ));
     }
     super::service::set_status(&state, &admin, row.id, ServerStatus::Deleted).await?;
-    leptos_axum::redirect(&format!("/servers?deleted={}", percent_encoding::utf8_percent_encode(&row.name, percent_encoding::NON_ALPHANUMERIC)));
+    leptos_axum::redirect(&format!(
+        "/servers?deleted={}",
+        percent_encoding::utf8_percent_encode(&row.name, percent_encoding::NON_ALPHANUMERIC)
+    ));
     Ok(())
 }
 
@@ -238,15 +266,24 @@ pub async fn wizard_basics(
     draft.remote_transport = remote_transport.unwrap_or_else(|| "streamable_http".to_owned());
     draft.command_line = command_line.unwrap_or_default().trim().to_owned();
     draft.command_transport = command_transport.unwrap_or_else(|| "stdio".to_owned());
-    draft.path = path.filter(|p| !p.trim().is_empty()).unwrap_or_else(|| "/mcp".to_owned());
+    draft.path = path
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or_else(|| "/mcp".to_owned());
     // Checked now so mistakes are fixed on the step that made them; checked again on create.
     let checked = super::wizard::check_basics(&draft);
     draft.basics_done = checked.is_ok();
     draft::save(&state, &draft).await?;
     let slug = checked?;
-    if super::db::find_by_slug(&state.pool, slug.as_str()).await?.is_some() {
+    if super::db::find_by_slug(&state.pool, slug.as_str())
+        .await?
+        .is_some()
+    {
         return Err(AppError::invalid(
-            if draft.slug.is_empty() { "name" } else { "slug" },
+            if draft.slug.is_empty() {
+                "name"
+            } else {
+                "slug"
+            },
             format!("The URL name {slug} is taken by another server; choose another name."),
         ));
     }

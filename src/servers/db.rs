@@ -215,7 +215,15 @@ pub async fn list(
     filter: &super::ServerFilter,
     viewer: Uuid,
 ) -> sqlx::Result<Vec<ServerRow>> {
-    let pattern = format!("%{}%", filter.q.trim().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    let pattern = format!(
+        "%{}%",
+        filter
+            .q
+            .trim()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
     sqlx::query_as(&format!(
         "{SELECT_SERVER} WHERE s.name ILIKE $1 \
            AND ($2 OR s.status = 'active') \
@@ -264,10 +272,12 @@ pub async fn env_var_names(
     ex: impl PgExecutor<'_>,
     server_id: Uuid,
 ) -> sqlx::Result<Vec<(String, DateTime<Utc>)>> {
-    sqlx::query_as("SELECT name, updated_at FROM server_env_vars WHERE server_id = $1 ORDER BY name")
-        .bind(server_id)
-        .fetch_all(ex)
-        .await
+    sqlx::query_as(
+        "SELECT name, updated_at FROM server_env_vars WHERE server_id = $1 ORDER BY name",
+    )
+    .bind(server_id)
+    .fetch_all(ex)
+    .await
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -283,7 +293,10 @@ pub struct DeploymentListRow {
     pub error: Option<String>,
 }
 
-pub async fn deployments(ex: impl PgExecutor<'_>, server_id: Uuid) -> sqlx::Result<Vec<DeploymentListRow>> {
+pub async fn deployments(
+    ex: impl PgExecutor<'_>,
+    server_id: Uuid,
+) -> sqlx::Result<Vec<DeploymentListRow>> {
     sqlx::query_as(
         "SELECT d.id, d.number, d.status::text AS status, d.summary, d.source, \
                 coalesce(u.name, d.author) AS author, d.created_at, d.finished_at, d.error \

@@ -10,7 +10,11 @@ use crate::{accounts::session::Admin, audit, error::AppError, startup::AppState}
 /// The longest value accepted (a certificate or a key file fits).
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 
-pub async fn list(state: &AppState, _admin: &Admin, server_id: Uuid) -> Result<Vec<EnvVarView>, AppError> {
+pub async fn list(
+    state: &AppState,
+    _admin: &Admin,
+    server_id: Uuid,
+) -> Result<Vec<EnvVarView>, AppError> {
     Ok(db::env_var_names(&state.pool, server_id)
         .await?
         .into_iter()
@@ -19,7 +23,13 @@ pub async fn list(state: &AppState, _admin: &Admin, server_id: Uuid) -> Result<V
 }
 
 /// Adds a variable or changes its value.
-pub async fn set(state: &AppState, admin: &Admin, server_id: Uuid, name: &str, value: &str) -> Result<(), AppError> {
+pub async fn set(
+    state: &AppState,
+    admin: &Admin,
+    server_id: Uuid,
+    name: &str,
+    value: &str,
+) -> Result<(), AppError> {
     let name = EnvVarName::parse(name)?;
     if value.len() > MAX_VALUE_BYTES {
         return Err(AppError::invalid("env_value", "A value is at most 64 KiB."));
@@ -29,8 +39,13 @@ pub async fn set(state: &AppState, admin: &Admin, server_id: Uuid, name: &str, v
         .await?
         .filter(|s| s.status != super::ServerStatus::Deleted)
         .ok_or_else(|| AppError::NotFound("That server".into()))?;
-    let existed = db::env_var_names(&mut *tx, server_id).await?.iter().any(|(n, _)| n == name.as_str());
-    let sealed = state.secrets.seal(value.as_bytes(), &env_context(server_id, name.as_str()));
+    let existed = db::env_var_names(&mut *tx, server_id)
+        .await?
+        .iter()
+        .any(|(n, _)| n == name.as_str());
+    let sealed = state
+        .secrets
+        .seal(value.as_bytes(), &env_context(server_id, name.as_str()));
     db::upsert_env_var(&mut *tx, server_id, name.as_str(), &sealed).await?;
     db::mark_env_changed(&mut *tx, server_id).await?;
     audit::record(
@@ -46,7 +61,12 @@ pub async fn set(state: &AppState, admin: &Admin, server_id: Uuid, name: &str, v
     Ok(())
 }
 
-pub async fn remove(state: &AppState, admin: &Admin, server_id: Uuid, name: &str) -> Result<(), AppError> {
+pub async fn remove(
+    state: &AppState,
+    admin: &Admin,
+    server_id: Uuid,
+    name: &str,
+) -> Result<(), AppError> {
     let mut tx = state.pool.begin().await?;
     let server = db::find_by_id(&mut *tx, server_id)
         .await?
@@ -69,7 +89,12 @@ pub async fn remove(state: &AppState, admin: &Admin, server_id: Uuid, name: &str
 }
 
 /// The value of one variable, for an admin who asked to see it. Each reveal is audited.
-pub async fn reveal(state: &AppState, admin: &Admin, server_id: Uuid, name: &str) -> Result<String, AppError> {
+pub async fn reveal(
+    state: &AppState,
+    admin: &Admin,
+    server_id: Uuid,
+    name: &str,
+) -> Result<String, AppError> {
     let sealed = db::env_vars(&state.pool, server_id)
         .await?
         .into_iter()
@@ -80,6 +105,14 @@ pub async fn reveal(state: &AppState, admin: &Admin, server_id: Uuid, name: &str
         .secrets
         .open(&sealed, &env_context(server_id, name))
         .map_err(|e| AppError::internal("opening an environment variable", e))?;
-    audit::record(&state.pool, &admin.user().actor(), "env.revealed", name, None, None).await?;
+    audit::record(
+        &state.pool,
+        &admin.user().actor(),
+        "env.revealed",
+        name,
+        None,
+        None,
+    )
+    .await?;
     String::from_utf8(value).map_err(|e| AppError::internal("environment variable is not UTF-8", e))
 }

@@ -6,12 +6,16 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use super::{
-    DeploymentView, ServerDetail, ServerFilter, ServerStatus, ServerSummary, ToolView, ToolsView, db,
-    db::ServerRow,
+    DeploymentView, ServerDetail, ServerFilter, ServerStatus, ServerSummary, ToolView, ToolsView,
+    db, db::ServerRow,
 };
 use crate::{accounts::session::Admin, error::AppError, startup::AppState};
 
-pub async fn list(state: &AppState, admin: &Admin, filter: &ServerFilter) -> Result<Vec<ServerSummary>, AppError> {
+pub async fn list(
+    state: &AppState,
+    admin: &Admin,
+    filter: &ServerFilter,
+) -> Result<Vec<ServerSummary>, AppError> {
     Ok(db::list(&state.pool, filter, admin.user().id)
         .await?
         .into_iter()
@@ -35,7 +39,11 @@ pub async fn find(state: &AppState, slug: &str) -> Result<ServerRow, AppError> {
         .ok_or_else(|| AppError::NotFound(format!("The server {slug}")))
 }
 
-pub async fn detail(state: &AppState, _admin: &Admin, slug: &str) -> Result<ServerDetail, AppError> {
+pub async fn detail(
+    state: &AppState,
+    _admin: &Admin,
+    slug: &str,
+) -> Result<ServerDetail, AppError> {
     let row = find(state, slug).await?;
     let deployments = deployment_views(state, &row).await?;
     let env_pending = db::env_pending(&state.pool, row.id).await?;
@@ -57,12 +65,19 @@ pub async fn detail(state: &AppState, _admin: &Admin, slug: &str) -> Result<Serv
     })
 }
 
-pub async fn deployments(state: &AppState, _admin: &Admin, slug: &str) -> Result<Vec<DeploymentView>, AppError> {
+pub async fn deployments(
+    state: &AppState,
+    _admin: &Admin,
+    slug: &str,
+) -> Result<Vec<DeploymentView>, AppError> {
     let row = find(state, slug).await?;
     deployment_views(state, &row).await
 }
 
-async fn deployment_views(state: &AppState, row: &ServerRow) -> Result<Vec<DeploymentView>, AppError> {
+async fn deployment_views(
+    state: &AppState,
+    row: &ServerRow,
+) -> Result<Vec<DeploymentView>, AppError> {
     Ok(db::deployments(&state.pool, row.id)
         .await?
         .into_iter()
@@ -85,16 +100,21 @@ async fn deployment_views(state: &AppState, row: &ServerRow) -> Result<Vec<Deplo
 pub async fn tools(state: &AppState, _admin: &Admin, slug: &str) -> Result<ToolsView, AppError> {
     let row = find(state, slug).await?;
     let stored = db::tools(&state.pool, row.id).await?;
-    let groups: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, name FROM permission_groups ORDER BY lower(name)")
-        .fetch_all(&state.pool)
-        .await?;
+    let groups: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, name FROM permission_groups ORDER BY lower(name)")
+            .fetch_all(&state.pool)
+            .await?;
     let restrictions: Vec<(Uuid, String)> =
         sqlx::query_as("SELECT group_id, tool_name FROM tool_restrictions WHERE server_id = $1")
             .bind(row.id)
             .fetch_all(&state.pool)
             .await?;
     let Some(stored) = stored else {
-        return Ok(ToolsView { tools: Vec::new(), fetched_at: None, error: None });
+        return Ok(ToolsView {
+            tools: Vec::new(),
+            fetched_at: None,
+            error: None,
+        });
     };
     let listed: Vec<rmcp::model::Tool> = serde_json::from_value(stored.tools.0).unwrap_or_default();
     let tools = listed
@@ -128,10 +148,18 @@ fn annotations(tool: &rmcp::model::Tool) -> Vec<(String, String)> {
         return Vec::new();
     };
     let value = serde_json::to_value(annotations).unwrap_or_default();
-    let map: BTreeMap<String, serde_json::Value> = serde_json::from_value(value).unwrap_or_default();
+    let map: BTreeMap<String, serde_json::Value> =
+        serde_json::from_value(value).unwrap_or_default();
     map.into_iter()
         .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| (k, v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
+        .map(|(k, v)| {
+            (
+                k,
+                v.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string()),
+            )
+        })
         .collect()
 }
 

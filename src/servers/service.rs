@@ -267,11 +267,17 @@ pub async fn update_details(
         return Err(AppError::invalid("name", "Give the server a name."));
     }
     if name.chars().count() > 80 {
-        return Err(AppError::invalid("name", "A name is at most 80 characters."));
+        return Err(AppError::invalid(
+            "name",
+            "A name is at most 80 characters.",
+        ));
     }
     let description = description.trim();
     if description.chars().count() > 2000 {
-        return Err(AppError::invalid("description", "A description is at most 2,000 characters."));
+        return Err(AppError::invalid(
+            "description",
+            "A description is at most 2,000 characters.",
+        ));
     }
     let mut tx = state.pool.begin().await?;
     let before = db::find_by_id(&mut *tx, id)
@@ -293,7 +299,9 @@ pub async fn update_details(
         Some(json!({ "name": name, "description": description })),
     )
     .await?;
-    let row = db::find_by_id(&mut *tx, id).await?.ok_or(AppError::Internal)?;
+    let row = db::find_by_id(&mut *tx, id)
+        .await?
+        .ok_or(AppError::Internal)?;
     tx.commit().await?;
     state.changes.publish(Change::Server(id));
     Ok(row)
@@ -328,10 +336,27 @@ pub async fn redeploy(state: &AppState, admin: &Admin, id: Uuid) -> Result<Serve
     let summary = env_summary(&before, &env);
     let snapshot = seal_env_snapshot(&state.secrets, id, &env);
     let user = admin.user();
-    db::insert_live_deployment(&mut tx, id, &server.source.0, &snapshot, &summary, Some(user.id)).await?;
-    audit::record(&mut *tx, &user.actor(), "server.redeployed", &server.slug, None, Some(json!({ "summary": summary })))
-        .await?;
-    let row = db::find_by_id(&mut *tx, id).await?.ok_or(AppError::Internal)?;
+    db::insert_live_deployment(
+        &mut tx,
+        id,
+        &server.source.0,
+        &snapshot,
+        &summary,
+        Some(user.id),
+    )
+    .await?;
+    audit::record(
+        &mut *tx,
+        &user.actor(),
+        "server.redeployed",
+        &server.slug,
+        None,
+        Some(json!({ "summary": summary })),
+    )
+    .await?;
+    let row = db::find_by_id(&mut *tx, id)
+        .await?
+        .ok_or(AppError::Internal)?;
     tx.commit().await?;
     state.changes.publish(Change::Server(id));
     refresh_tools_later(state, id);
@@ -369,10 +394,13 @@ pub async fn refresh_tools(state: &AppState, id: Uuid) -> Result<(), AppError> {
     let outcome = state.gateway.fetch_tools(&server.slug).await;
     match outcome {
         Ok(tools) => {
-            let json = serde_json::to_value(&tools).map_err(|e| AppError::internal("serialising tools", e))?;
+            let json = serde_json::to_value(&tools)
+                .map_err(|e| AppError::internal("serialising tools", e))?;
             db::save_tools(&state.pool, id, server.live_deployment_id, Ok(&json)).await?;
         }
-        Err(error) => db::save_tools(&state.pool, id, server.live_deployment_id, Err(&error)).await?,
+        Err(error) => {
+            db::save_tools(&state.pool, id, server.live_deployment_id, Err(&error)).await?
+        }
     }
     Ok(())
 }
@@ -394,17 +422,27 @@ mod tests {
 
     #[test]
     fn deployment_summaries_name_what_changed() {
-        let before: BTreeMap<String, String> = [("A".into(), "1".into()), ("B".into(), "2".into())].into();
+        let before: BTreeMap<String, String> =
+            [("A".into(), "1".into()), ("B".into(), "2".into())].into();
         let after: BTreeMap<EnvVarName, String> = [
             (EnvVarName::parse("A").unwrap(), "1".into()),
             (EnvVarName::parse("B").unwrap(), "3".into()),
             (EnvVarName::parse("C").unwrap(), "4".into()),
         ]
         .into();
-        assert_eq!(env_summary(&before, &after), "Redeployed: B changed, C added");
-        assert_eq!(env_summary(&before, &BTreeMap::new()), "Redeployed: A removed, B removed");
-        let same: BTreeMap<EnvVarName, String> =
-            [(EnvVarName::parse("A").unwrap(), "1".into()), (EnvVarName::parse("B").unwrap(), "2".into())].into();
+        assert_eq!(
+            env_summary(&before, &after),
+            "Redeployed: B changed, C added"
+        );
+        assert_eq!(
+            env_summary(&before, &BTreeMap::new()),
+            "Redeployed: A removed, B removed"
+        );
+        let same: BTreeMap<EnvVarName, String> = [
+            (EnvVarName::parse("A").unwrap(), "1".into()),
+            (EnvVarName::parse("B").unwrap(), "2".into()),
+        ]
+        .into();
         assert_eq!(env_summary(&before, &same), "Redeployed with no changes");
     }
 }

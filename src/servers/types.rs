@@ -79,6 +79,7 @@ impl std::fmt::Display for Slug {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "ssr", derive(sqlx::Type))]
 #[cfg_attr(
     feature = "ssr",
@@ -102,6 +103,7 @@ impl ServerStatus {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "ssr", derive(sqlx::Type))]
 #[cfg_attr(
     feature = "ssr",
@@ -126,6 +128,7 @@ impl AuthMethod {
 
 /// How the gateway talks to a remote server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RemoteTransport {
     /// Streamable HTTP (MCP 2025-03-26 and later).
@@ -136,6 +139,7 @@ pub enum RemoteTransport {
 
 /// How the gateway talks to a process it starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CommandTransport {
     /// JSON-RPC over the process's stdin and stdout.
@@ -146,6 +150,7 @@ pub enum CommandTransport {
 
 /// Where a server comes from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ServerSource {
     /// An MCP server already running somewhere, reached by URL.

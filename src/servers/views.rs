@@ -8,6 +8,7 @@ use super::{AuthMethod, ServerSource, ServerStatus};
 
 /// One row of the servers list.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ServerSummary {
     pub id: Uuid,
     pub slug: String,
@@ -21,6 +22,7 @@ pub struct ServerSummary {
 
 /// The servers list, with the moment it was read (for relative times).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ServerList {
     pub servers: Vec<ServerSummary>,
     pub now: DateTime<Utc>,
@@ -28,6 +30,7 @@ pub struct ServerList {
 
 /// The filters of the servers list; they live in the URL so a view can be shared.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ServerFilter {
     pub q: String,
     pub deactivated: bool,
@@ -36,6 +39,7 @@ pub struct ServerFilter {
 
 /// Everything the detail header and the Overview and Settings tabs show.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ServerDetail {
     pub id: Uuid,
     pub slug: String,
@@ -56,12 +60,14 @@ pub struct ServerDetail {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct EnvVarView {
     pub name: String,
     pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct DeploymentView {
     pub id: Uuid,
     pub number: i32,
@@ -77,6 +83,7 @@ pub struct DeploymentView {
 
 /// A tool the live deployment exposes, and which groups may call it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ToolView {
     pub name: String,
     pub title: Option<String>,
@@ -90,6 +97,7 @@ pub struct ToolView {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ToolsView {
     pub tools: Vec<ToolView>,
     pub fetched_at: Option<DateTime<Utc>>,
@@ -99,6 +107,7 @@ pub struct ToolsView {
 
 /// The Overview tab's stat cards, over the last seven days.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ServerStats {
     pub total_calls: i64,
     pub unique_users: i64,

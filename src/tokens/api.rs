@@ -46,12 +46,17 @@ pub async fn create_token(name: String, lifetime_days: String) -> Result<(), App
     use secrecy::ExposeSecret;
     let user = require_user()?;
     let state = crate::startup::AppState::from_context()?;
-    let lifetime = match lifetime_days.trim() {
-        "" | "never" => None,
-        days => Some(days.parse::<i64>().map_err(|_| AppError::invalid("lifetime_days", "Choose how long the token lives."))?),
-    };
+    let lifetime =
+        match lifetime_days.trim() {
+            "" | "never" => None,
+            days => Some(days.parse::<i64>().map_err(|_| {
+                AppError::invalid("lifetime_days", "Choose how long the token lives.")
+            })?),
+        };
     let (_, secret) = super::service::mint(&state, &user, &name, lifetime).await?;
-    let sealed = state.secrets.seal(secret.expose_secret().as_bytes(), MINTED_KEY.as_bytes());
+    let sealed = state
+        .secrets
+        .seal(secret.expose_secret().as_bytes(), MINTED_KEY.as_bytes());
     current_session()?
         .insert(MINTED_KEY, sealed)
         .await

@@ -5,13 +5,19 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::{CreateToken, RevokeToken, TokenInfo, list_tokens};
-use crate::ui::{Ago, Alert, AlertKind, CodeBlock, EmptyState, ErrorNotice, FieldError, PageHeader, field_error, form_error};
+use crate::ui::{
+    Ago, Alert, AlertKind, CodeBlock, EmptyState, ErrorNotice, FieldError, PageHeader, field_error,
+    form_error,
+};
 
 #[component]
 pub fn TokensPage() -> impl IntoView {
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
-    let tokens = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_tokens());
+    let tokens = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| list_tokens(),
+    );
     let value = create.value();
     let query = use_query_map();
     let revoked = move || query.read().get("revoked").is_some();
@@ -75,7 +81,11 @@ pub fn TokensPage() -> impl IntoView {
 }
 
 #[component]
-fn TokenTable(tokens: Vec<TokenInfo>, now: chrono::DateTime<chrono::Utc>, revoke: ServerAction<RevokeToken>) -> impl IntoView {
+fn TokenTable(
+    tokens: Vec<TokenInfo>,
+    now: chrono::DateTime<chrono::Utc>,
+    revoke: ServerAction<RevokeToken>,
+) -> impl IntoView {
     let rows = tokens
         .into_iter()
         .map(|token| {

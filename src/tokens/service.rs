@@ -111,3 +111,13 @@ pub async fn list(state: &AppState, user: &CurrentUser) -> Result<Vec<TokenInfo>
         .map(Into::into)
         .collect())
 }
+
+/// The owner of `secret` when it is a usable token that reaches the whole product (a token
+/// limited to some servers opens only those servers' MCP URLs, never the admin API).
+pub async fn owner_for_api(state: &AppState, secret: &str) -> Result<Option<Uuid>, AppError> {
+    let row = db::find_by_digest(&state.pool, &token_digest(secret)).await?;
+    Ok(row
+        .filter(|t| t.server_ids.is_none())
+        .filter(|t| TokenInfo::from(t.clone()).is_usable(Utc::now()))
+        .map(|t| t.user_id))
+}

@@ -30,7 +30,10 @@ pub fn Ago(at: DateTime<Utc>, now: DateTime<Utc>) -> impl IntoView {
 /// Copies `text` to the clipboard. Appears once JavaScript runs; without it, the text next to
 /// it is selectable.
 #[component]
-pub fn CopyButton(#[prop(into)] text: String, #[prop(into, optional)] label: Option<String>) -> impl IntoView {
+pub fn CopyButton(
+    #[prop(into)] text: String,
+    #[prop(into, optional)] label: Option<String>,
+) -> impl IntoView {
     let hydrated = use_hydrated();
     let (copied, set_copied) = signal(false);
     let label = label.unwrap_or_else(|| "Copy".to_owned());
@@ -62,7 +65,10 @@ pub fn CopyButton(#[prop(into)] text: String, #[prop(into, optional)] label: Opt
 
 /// A block of text to copy (a URL, a configuration file).
 #[component]
-pub fn CodeBlock(#[prop(into)] code: String, #[prop(into, optional)] label: Option<String>) -> impl IntoView {
+pub fn CodeBlock(
+    #[prop(into)] code: String,
+    #[prop(into, optional)] label: Option<String>,
+) -> impl IntoView {
     view! {
         <div class="code-block">
             <pre><code>{code.clone()}</code></pre>
@@ -73,7 +79,12 @@ pub fn CodeBlock(#[prop(into)] code: String, #[prop(into, optional)] label: Opti
 
 /// Previous / next links for a paged list; `href(page)` builds each page's URL.
 #[component]
-pub fn Pagination(page: u32, pages: u32, total: i64, href: impl Fn(u32) -> String + 'static) -> impl IntoView {
+pub fn Pagination(
+    page: u32,
+    pages: u32,
+    total: i64,
+    href: impl Fn(u32) -> String + 'static,
+) -> impl IntoView {
     let previous = (page > 1).then(|| href(page - 1));
     let next = (page < pages).then(|| href(page + 1));
     view! {
@@ -105,6 +116,9 @@ mod tests {
         assert_eq!(ago(now - Duration::minutes(2), now), "2 min ago");
         assert_eq!(ago(now - Duration::hours(3), now), "3 h ago");
         assert_eq!(ago(now - Duration::days(2), now), "2 d ago");
-        assert_eq!(ago(now - Duration::days(90), now), (now - Duration::days(90)).format("%Y-%m-%d").to_string());
+        assert_eq!(
+            ago(now - Duration::days(90), now),
+            (now - Duration::days(90)).format("%Y-%m-%d").to_string()
+        );
     }
 }

@@ -15,7 +15,8 @@ use rmcp::{
     RoleClient, RoleServer, Service,
     model::{
         ClientCapabilities, ClientConfig, ClientResult, ErrorData, GetExtensions, GetMeta,
-        Implementation, ListRootsResult, ProgressToken, RequestId, ServerNotification, ServerRequest,
+        Implementation, ListRootsResult, ProgressToken, RequestId, ServerNotification,
+        ServerRequest,
     },
     service::{
         InboundStreamOrigin, NotificationContext, OriginatingRequestId, Peer, RequestContext,
@@ -179,7 +180,9 @@ impl Service<RoleClient> for UpstreamClient {
             // Outside any call (say, right after the handshake) the upstream is talking to the
             // gateway itself, which has no filesystem roots to offer and no one to ask.
             if let ServerRequest::ListRootsRequest(_) = request {
-                return Ok(ClientResult::ListRootsResult(ListRootsResult::new(Vec::new())));
+                return Ok(ClientResult::ListRootsResult(ListRootsResult::new(
+                    Vec::new(),
+                )));
             }
             return Err(ErrorData::invalid_request(
                 "this request needs a client, and the gateway cannot tell which client it is for",

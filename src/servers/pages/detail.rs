@@ -11,7 +11,9 @@ use super::ServerStatusBadge;
 use crate::{
     activity::CallTable,
     error::AppError,
-    servers::{RedeployServer, ServerDetail, ServerStats, ServerStatus, get_server, server_overview},
+    servers::{
+        RedeployServer, ServerDetail, ServerStats, ServerStatus, get_server, server_overview,
+    },
     ui::{Alert, AlertKind, CodeBlock, CopyButton, ErrorNotice},
 };
 
@@ -57,7 +59,10 @@ pub fn ServerLayout() -> impl IntoView {
     let slug = use_slug();
     let version = ServerVersion(RwSignal::new(0));
     provide_context(version);
-    let server: ServerResource = Resource::new(move || (slug.get(), version.0.get()), |(slug, _)| get_server(slug));
+    let server: ServerResource = Resource::new(
+        move || (slug.get(), version.0.get()),
+        |(slug, _)| get_server(slug),
+    );
     provide_context(server);
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading the server…"</p> }>
@@ -184,7 +189,8 @@ fn ConnectCard(detail: ServerDetail) -> impl IntoView {
     let vscode = format!(
         "{{\n  \"servers\": {{\n    \"{name}\": {{\n      \"type\": \"http\",\n      \"url\": \"{url}\",\n      \"headers\": {{ \"Authorization\": \"Bearer ${{input:gatehouse-token}}\" }}\n    }}\n  }},\n  \"inputs\": [{{ \"id\": \"gatehouse-token\", \"type\": \"promptString\", \"password\": true, \"description\": \"Gatehouse token\" }}]\n}}"
     );
-    let remote = format!("npx -y mcp-remote {url} --header \"Authorization: Bearer $GATEHOUSE_TOKEN\"");
+    let remote =
+        format!("npx -y mcp-remote {url} --header \"Authorization: Bearer $GATEHOUSE_TOKEN\"");
     view! {
         <section class="card">
             <header class="card-header"><h2>"MCP Server URL"</h2></header>

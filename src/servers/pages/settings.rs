@@ -7,8 +7,8 @@ use leptos_router::hooks::use_query_map;
 use super::detail::{refresh_server_on, use_server};
 use crate::{
     servers::{
-        DeleteServer, EnvVarView, RedeployServer, RemoveEnvVar, ServerDetail, ServerStatus, SetEnvVar,
-        SetServerActive, UpdateServer, reveal_env_var, server_env,
+        DeleteServer, EnvVarView, RedeployServer, RemoveEnvVar, ServerDetail, ServerStatus,
+        SetEnvVar, SetServerActive, UpdateServer, reveal_env_var, server_env,
     },
     ui::{Alert, AlertKind, CopyButton, ErrorNotice, FieldError, field_error, form_error},
 };
@@ -105,7 +105,9 @@ fn EnvSection(detail: ServerDetail) -> impl IntoView {
         },
         |(slug, name)| async move {
             match name {
-                Some(name) => reveal_env_var(slug, name.clone()).await.map(|v| Some((name, v))),
+                Some(name) => reveal_env_var(slug, name.clone())
+                    .await
+                    .map(|v| Some((name, v))),
                 None => Ok(None),
             }
         },

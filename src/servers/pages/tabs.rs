@@ -6,7 +6,9 @@ use leptos_router::hooks::use_query_map;
 use super::detail::use_slug;
 use crate::{
     activity::CallTable,
-    servers::{DeploymentView, RefreshTools, ToolView, server_calls, server_deployments, server_tools},
+    servers::{
+        DeploymentView, RefreshTools, ToolView, server_calls, server_deployments, server_tools,
+    },
     ui::{Alert, AlertKind, EmptyState, ErrorNotice},
 };
 
@@ -14,7 +16,10 @@ use crate::{
 pub fn ToolsTab() -> impl IntoView {
     let slug = use_slug();
     let refresh = ServerAction::<RefreshTools>::new();
-    let tools = Resource::new(move || (slug.get(), refresh.version().get()), |(slug, _)| server_tools(slug));
+    let tools = Resource::new(
+        move || (slug.get(), refresh.version().get()),
+        |(slug, _)| server_tools(slug),
+    );
     let pending = refresh.pending();
     view! {
         <section class="card">
@@ -55,7 +60,13 @@ pub fn ToolsTab() -> impl IntoView {
 
 #[component]
 fn ToolCard(tool: ToolView) -> impl IntoView {
-    let groups = |names: Vec<String>| if names.is_empty() { "none".to_owned() } else { names.join(", ") };
+    let groups = |names: Vec<String>| {
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
+        }
+    };
     view! {
         <article class="tool">
             <h3 class="mono">{tool.name.clone()}</h3>
@@ -79,8 +90,18 @@ fn ToolCard(tool: ToolView) -> impl IntoView {
 pub fn ActivityTab() -> impl IntoView {
     let slug = use_slug();
     let query = use_query_map();
-    let page = Memo::new(move |_| query.read().get("page").and_then(|p| p.parse::<u32>().ok()).unwrap_or(1).max(1));
-    let calls = Resource::new(move || (slug.get(), page.get()), |(slug, page)| server_calls(slug, page));
+    let page = Memo::new(move |_| {
+        query
+            .read()
+            .get("page")
+            .and_then(|p| p.parse::<u32>().ok())
+            .unwrap_or(1)
+            .max(1)
+    });
+    let calls = Resource::new(
+        move || (slug.get(), page.get()),
+        |(slug, page)| server_calls(slug, page),
+    );
     view! {
         <section class="card">
             <header class="card-header"><h2>"Activity"</h2></header>
@@ -129,7 +150,11 @@ fn DeploymentTable(list: Vec<DeploymentView>) -> impl IntoView {
     let rows = list
         .into_iter()
         .map(|d| {
-            let status = if d.live { "Live".to_owned() } else { capitalise(&d.status) };
+            let status = if d.live {
+                "Live".to_owned()
+            } else {
+                capitalise(&d.status)
+            };
             let class = match (d.live, d.status.as_str()) {
                 (true, _) => "badge badge-success",
                 (_, "failed") => "badge badge-danger",
@@ -158,5 +183,8 @@ fn DeploymentTable(list: Vec<DeploymentView>) -> impl IntoView {
 
 fn capitalise(s: &str) -> String {
     let mut chars = s.chars();
-    chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str()).unwrap_or_default()
+    chars
+        .next()
+        .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
+        .unwrap_or_default()
 }

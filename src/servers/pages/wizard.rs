@@ -7,14 +7,23 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    servers::{WizardAccess, WizardBasics, WizardCreate, WizardDraft, WizardReset, get_wizard_draft},
+    servers::{
+        WizardAccess, WizardBasics, WizardCreate, WizardDraft, WizardReset, get_wizard_draft,
+    },
     ui::{ErrorNotice, FieldError, PageHeader, field_error, form_error, use_hydrated},
 };
 
 #[component]
 pub fn NewServerPage() -> impl IntoView {
     let query = use_query_map();
-    let step = Memo::new(move |_| query.read().get("step").and_then(|s| s.parse::<u8>().ok()).unwrap_or(1).clamp(1, 3));
+    let step = Memo::new(move |_| {
+        query
+            .read()
+            .get("step")
+            .and_then(|s| s.parse::<u8>().ok())
+            .unwrap_or(1)
+            .clamp(1, 3)
+    });
     let draft = Resource::new(move || step.get(), |_| get_wizard_draft());
     view! {
         <Title text="Create a server · Gatehouse"/>
@@ -50,14 +59,41 @@ fn BasicsStep(draft: WizardDraft) -> impl IntoView {
     let action = ServerAction::<WizardBasics>::new();
     let value = action.value();
     let hydrated = use_hydrated();
-    let initial = if draft.source_kind.is_empty() { "remote".to_owned() } else { draft.source_kind.clone() };
+    let initial = if draft.source_kind.is_empty() {
+        "remote".to_owned()
+    } else {
+        draft.source_kind.clone()
+    };
     let (kind, set_kind) = signal(initial.clone());
     // Without JavaScript every source's fields show; with it, only the chosen one's.
     let hide = move |which: &'static str| move || hydrated.get() && kind.get() != which;
-    let general = form_error(value, &["name", "slug", "description", "source_kind", "url", "command_line", "path"]);
-    let remote_transport = if draft.remote_transport.is_empty() { "streamable_http".to_owned() } else { draft.remote_transport.clone() };
-    let command_transport = if draft.command_transport.is_empty() { "stdio".to_owned() } else { draft.command_transport.clone() };
-    let path = if draft.path.is_empty() { "/mcp".to_owned() } else { draft.path.clone() };
+    let general = form_error(
+        value,
+        &[
+            "name",
+            "slug",
+            "description",
+            "source_kind",
+            "url",
+            "command_line",
+            "path",
+        ],
+    );
+    let remote_transport = if draft.remote_transport.is_empty() {
+        "streamable_http".to_owned()
+    } else {
+        draft.remote_transport.clone()
+    };
+    let command_transport = if draft.command_transport.is_empty() {
+        "stdio".to_owned()
+    } else {
+        draft.command_transport.clone()
+    };
+    let path = if draft.path.is_empty() {
+        "/mcp".to_owned()
+    } else {
+        draft.path.clone()
+    };
     view! {
         <ActionForm action=action attr:class="card form form-wide" attr:novalidate=true>
             <FieldError message=general id="basics-error"/>
@@ -184,14 +220,34 @@ fn ReviewStep(draft: WizardDraft) -> impl IntoView {
         return view! { <MissingStep step=if draft.basics_done { 2 } else { 1 }/> }.into_any();
     }
     let source = if draft.source_kind == "remote" {
-        format!("Remote ({}): {}", if draft.remote_transport == "sse" { "HTTP+SSE" } else { "Streamable HTTP" }, draft.url)
+        format!(
+            "Remote ({}): {}",
+            if draft.remote_transport == "sse" {
+                "HTTP+SSE"
+            } else {
+                "Streamable HTTP"
+            },
+            draft.url
+        )
     } else {
-        format!("Command ({}): {}", if draft.command_transport == "http" { "HTTP" } else { "stdio" }, draft.command_line)
+        format!(
+            "Command ({}): {}",
+            if draft.command_transport == "http" {
+                "HTTP"
+            } else {
+                "stdio"
+            },
+            draft.command_line
+        )
     };
     let env_names: Vec<String> = draft
         .env
         .lines()
-        .filter_map(|l| l.trim_start().split_once('=').map(|(n, _)| n.trim().to_owned()))
+        .filter_map(|l| {
+            l.trim_start()
+                .split_once('=')
+                .map(|(n, _)| n.trim().to_owned())
+        })
         .filter(|n| !n.is_empty() && !n.starts_with('#'))
         .collect();
     view! {
