@@ -11,5 +11,6 @@ mod gateway_edges;
 mod health;
 mod helpers;
 mod interop;
+mod roles;
 mod sign_in;
 mod supervision;
