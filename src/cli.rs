@@ -41,6 +41,34 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Tools for development and benchmarks.
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DevCommand {
+    /// Add generated activity: seed servers and people, calls spread over the last days with
+    /// realistic skew, latencies and failures; then rebuild the activity rollups.
+    SeedActivity(SeedActivityArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SeedActivityArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// How many calls to add.
+    #[arg(long, default_value_t = 100_000)]
+    calls: u64,
+    #[arg(long, default_value_t = 50)]
+    servers: u32,
+    #[arg(long, default_value_t = 500)]
+    users: u32,
+    /// Calls are spread over this many days before now.
+    #[arg(long, default_value_t = 30)]
+    days: u32,
 }
 
 #[derive(Subcommand, Debug)]
@@ -97,6 +125,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User {
             command: UserCommand::Create(args),
         } => create_user(args).await,
+        Command::Dev {
+            command: DevCommand::SeedActivity(args),
+        } => seed_activity(args).await,
     }
 }
 
@@ -159,6 +190,31 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+async fn seed_activity(args: SeedActivityArgs) -> anyhow::Result<()> {
+    let options = crate::activity::seed::SeedOptions {
+        calls: args.calls,
+        servers: args.servers,
+        users: args.users,
+        days: args.days,
+    };
+    with_database(&args.database, |pool| async move {
+        let started = std::time::Instant::now();
+        crate::activity::seed::seed(&pool, &options, |written| {
+            eprintln!("  {written} of {} calls written", options.calls);
+        })
+        .await?;
+        println!(
+            "Added {} calls over {} servers and {} people in {:.1} s (rollups rebuilt).",
+            options.calls,
+            options.servers,
+            options.users,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    })
+    .await
 }
 
 async fn create_user(args: UserCreateArgs) -> anyhow::Result<()> {

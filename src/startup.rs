@@ -156,6 +156,7 @@ fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     let dashboard = Router::new()
         .merge(crate::api::router())
+        .merge(crate::activity::routes::router())
         .leptos_routes_with_context(
             &state,
             generate_route_list(App),

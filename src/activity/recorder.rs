@@ -369,7 +369,8 @@ async fn write_batch(pool: &PgPool, batch: &[CallRecord]) -> sqlx::Result<()> {
             })
             .or_insert(record);
     }
-    let rows: Vec<&CallRecord> = latest.into_values().collect();
+    let rows: Vec<&CallRecord> = latest.values().copied().collect();
+    let by_id = latest;
     let n = rows.len();
     let mut ids = Vec::with_capacity(n);
     let mut server_ids = Vec::with_capacity(n);
@@ -403,7 +404,10 @@ async fn write_batch(pool: &PgPool, batch: &[CallRecord]) -> sqlx::Result<()> {
         started.push(r.started_at);
         ended.push(r.ended_at);
     }
-    sqlx::query(
+    let mut tx = pool.begin().await?;
+    // RETURNING lists the rows this statement inserted or moved out of `in_progress`: the calls
+    // that are new to the rollups.
+    let written: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO tool_calls (id, server_id, deployment_id, user_id, client_name, client_version, \
              tool_name, input, output, output_truncated, status, error, latency_ms, started_at, ended_at) \
          SELECT id, server_id, deployment_id, user_id, client_name, client_version, tool_name, input::json, \
@@ -416,7 +420,8 @@ async fn write_batch(pool: &PgPool, batch: &[CallRecord]) -> sqlx::Result<()> {
          ON CONFLICT (id) DO UPDATE SET \
              output = EXCLUDED.output, output_truncated = EXCLUDED.output_truncated, status = EXCLUDED.status, \
              error = EXCLUDED.error, latency_ms = EXCLUDED.latency_ms, ended_at = EXCLUDED.ended_at \
-         WHERE tool_calls.status = 'in_progress' AND EXCLUDED.status <> 'in_progress'",
+         WHERE tool_calls.status = 'in_progress' AND EXCLUDED.status <> 'in_progress' \
+         RETURNING id",
     )
     .bind(&ids)
     .bind(&server_ids)
@@ -433,9 +438,15 @@ async fn write_batch(pool: &PgPool, batch: &[CallRecord]) -> sqlx::Result<()> {
     .bind(&latencies)
     .bind(&started)
     .bind(&ended)
-    .execute(pool)
-    .await
-    .map(|_| ())
+    .fetch_all(&mut *tx)
+    .await?;
+    let finished: Vec<&CallRecord> = written
+        .into_iter()
+        .filter_map(|id| by_id.get(&id).copied())
+        .filter(|record| record.status.is_finished())
+        .collect();
+    super::rollup::add_finished(&mut tx, &finished).await?;
+    tx.commit().await
 }
 
 /// Caps serialised JSON at `limit` bytes. Larger text is replaced by

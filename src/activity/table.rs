@@ -17,6 +17,27 @@ pub fn status_class(status: CallStatus) -> &'static str {
     }
 }
 
+/// The latency cell's colour and hover text from where the call falls in its server's
+/// distribution: fastest quarter green, P85–P95 yellow, slowest 5 % red.
+pub fn latency_indicator(rank: Option<f64>) -> (&'static str, Option<String>) {
+    let Some(rank) = rank else {
+        return ("num latency", None);
+    };
+    let class = match rank {
+        r if r <= 0.25 => "num latency latency-fast",
+        r if r > 0.95 => "num latency latency-slowest",
+        r if r >= 0.85 => "num latency latency-slow",
+        _ => "num latency",
+    };
+    let percentile = (rank * 100.0).round().clamp(0.0, 100.0);
+    (
+        class,
+        Some(format!(
+            "P{percentile:.0} of this server's calls in the range"
+        )),
+    )
+}
+
 #[component]
 pub fn CallStatusBadge(status: CallStatus) -> impl IntoView {
     view! { <span class=status_class(status)>{status.label()}</span> }
@@ -27,6 +48,9 @@ pub fn CallStatusBadge(status: CallStatus) -> impl IntoView {
 pub fn CallTable(
     page: CallPage,
     #[prop(optional)] show_server: bool,
+    /// The Overview tab's latest calls have no further pages.
+    #[prop(optional)]
+    no_pager: bool,
     href: impl Fn(u32) -> String + 'static,
 ) -> impl IntoView {
     if page.calls.is_empty() {
@@ -58,7 +82,7 @@ pub fn CallTable(
             </div>
             {rows}
         </div>
-        <Pagination page=number pages total href/>
+        {(!no_pager).then(|| view! { <Pagination page=number pages total href/> })}
     }
     .into_any()
 }
@@ -74,6 +98,7 @@ fn CallRow(call: CallView, now: chrono::DateTime<chrono::Utc>, show_server: bool
         .latency_ms
         .map(|ms| format!("{ms} ms"))
         .unwrap_or_else(|| "—".to_owned());
+    let (latency_class, latency_title) = latency_indicator(call.latency_rank);
     let server_href = format!("/servers/{}/overview", call.server_slug);
     view! {
         <details class="call" role="row">
@@ -82,7 +107,7 @@ fn CallRow(call: CallView, now: chrono::DateTime<chrono::Utc>, show_server: bool
                 <Ago at=call.started_at now/>
                 <span class="mono">{call.tool.clone()}</span>
                 <span>{user}</span>
-                <span class="num">{latency}</span>
+                <span class=latency_class title=latency_title>{latency}</span>
                 <span><CallStatusBadge status=call.status/></span>
             </summary>
             <div class="call-detail">
@@ -119,5 +144,26 @@ fn JsonPanel(#[prop(into)] title: String, json: Option<String>) -> impl IntoView
             </section>
         }
         .into_any(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::latency_indicator;
+
+    #[test]
+    fn latency_colours_follow_the_percentile_bands() {
+        assert_eq!(latency_indicator(Some(0.10)).0, "num latency latency-fast");
+        assert_eq!(latency_indicator(Some(0.50)).0, "num latency");
+        assert_eq!(latency_indicator(Some(0.90)).0, "num latency latency-slow");
+        assert_eq!(
+            latency_indicator(Some(0.99)).0,
+            "num latency latency-slowest"
+        );
+        assert_eq!(latency_indicator(None), ("num latency", None));
+        assert_eq!(
+            latency_indicator(Some(0.9)).1.unwrap(),
+            "P90 of this server's calls in the range"
+        );
     }
 }

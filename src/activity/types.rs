@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How a tool call ended, or that it is still running.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallStatus {
     InProgress,
@@ -67,6 +67,8 @@ pub struct CallView {
     pub client: Option<String>,
     pub status: CallStatus,
     pub latency_ms: Option<i32>,
+    /// Where the latency falls among the server's calls in the selected range (0..=1).
+    pub latency_rank: Option<f64>,
     pub started_at: chrono::DateTime<chrono::Utc>,
     /// Input and output, pretty-printed.
     pub input: Option<String>,
@@ -90,4 +92,42 @@ impl CallPage {
     pub fn pages(&self) -> u32 {
         ((self.total.max(0) as u64).div_ceil(self.per_page.max(1) as u64)).max(1) as u32
     }
+}
+
+/// The numbers above every activity view, for the selected range and filters.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ActivitySummary {
+    /// Every call in range, running ones included.
+    pub total_calls: i64,
+    pub unique_users: i64,
+    /// Errors and timeouts over finished calls.
+    pub error_rate: f64,
+    pub avg_latency_ms: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub by_status: Vec<(CallStatus, i64)>,
+}
+
+impl ActivitySummary {
+    pub fn count(&self, status: CallStatus) -> i64 {
+        self.by_status
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
+/// Calls per time bucket and status: the data behind the volume charts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Volume {
+    pub bucket_seconds: i64,
+    pub buckets: Vec<VolumeBucket>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VolumeBucket {
+    pub start: chrono::DateTime<chrono::Utc>,
+    /// Calls per status, in the order of [`CallStatus::ALL`].
+    pub counts: [i64; 5],
 }

@@ -35,6 +35,12 @@ const NAV: &[NavItem] = &[
         exact: false,
     },
     NavItem {
+        href: "/activity",
+        label: "Activity",
+        admin_only: false,
+        exact: false,
+    },
+    NavItem {
         href: "/tokens",
         label: "Tokens",
         admin_only: false,

@@ -13,6 +13,7 @@ use leptos_router::{
 };
 
 use crate::accounts::{LoginPage, Me, ProfilePage};
+use crate::activity::ActivityPage;
 use crate::error::AppError;
 use crate::servers::pages as servers;
 use crate::tokens::TokensPage;
@@ -58,6 +59,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=home::HomePage ssr=SsrMode::Async/>
                     <Route path=path!("profile") view=ProfilePage ssr=SsrMode::Async/>
                     <Route path=path!("tokens") view=TokensPage ssr=SsrMode::Async/>
+                    <Route path=path!("activity") view=ActivityPage ssr=SsrMode::Async/>
                     <Route path=path!("servers") view=servers::ServersPage ssr=SsrMode::Async/>
                     <Route path=path!("servers/new") view=servers::NewServerPage ssr=SsrMode::Async/>
                     <ParentRoute path=path!("servers/:slug") view=servers::ServerLayout ssr=SsrMode::Async>

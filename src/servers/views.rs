@@ -104,14 +104,3 @@ pub struct ToolsView {
     /// Why the last refresh failed, if it did.
     pub error: Option<String>,
 }
-
-/// The Overview tab's stat cards, over the last seven days.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-pub struct ServerStats {
-    pub total_calls: i64,
-    pub unique_users: i64,
-    /// Share of calls that ended in error or timeout, 0–1.
-    pub error_rate: f64,
-    pub avg_latency_ms: Option<f64>,
-}

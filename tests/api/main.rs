@@ -1,6 +1,7 @@
 //! Integration tests: the whole app on a real Postgres, driven over HTTP like a browser or a
 //! script would. One binary, one module per area.
 
+mod activity;
 mod admin_api;
 mod cli;
 mod conformance;

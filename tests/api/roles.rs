@@ -19,6 +19,8 @@ const FOR_EVERYONE: &[&str] = &[
     "tokens/list",
     "tokens/create",
     "tokens/revoke",
+    // Anyone may read their own calls; other targets check the role (tests/api/activity.rs).
+    "activity/view",
 ];
 const ADMIN_ONLY: &[(&str, &[(&str, &str)])] = &[
     (
@@ -31,7 +33,6 @@ const ADMIN_ONLY: &[(&str, &[(&str, &str)])] = &[
     ),
     ("servers/detail", &[("slug", "target")]),
     ("servers/overview", &[("slug", "target")]),
-    ("servers/calls", &[("slug", "target"), ("page", "1")]),
     ("servers/deployments", &[("slug", "target")]),
     ("servers/tools", &[("slug", "target")]),
     ("servers/refresh_tools", &[("slug", "target")]),
@@ -93,7 +94,7 @@ const ADMIN_PAGES: &[&str] = &[
     "/servers/{slug}/deployments",
     "/servers/{slug}/settings",
 ];
-const PAGES_FOR_EVERYONE: &[&str] = &["/", "/login", "/profile", "/tokens"];
+const PAGES_FOR_EVERYONE: &[&str] = &["/", "/login", "/profile", "/tokens", "/activity"];
 
 #[test]
 fn every_server_function_is_classified() {

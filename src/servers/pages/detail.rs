@@ -9,11 +9,9 @@ use leptos_router::{
 
 use super::ServerStatusBadge;
 use crate::{
-    activity::CallTable,
+    activity::{CallTable, StatCards},
     error::AppError,
-    servers::{
-        RedeployServer, ServerDetail, ServerStats, ServerStatus, get_server, server_overview,
-    },
+    servers::{RedeployServer, ServerDetail, ServerStatus, get_server, server_overview},
     ui::{Alert, AlertKind, CodeBlock, CopyButton, ErrorNotice},
 };
 
@@ -142,11 +140,11 @@ pub fn OverviewTab() -> impl IntoView {
                     (Ok(detail), Ok((stats, recent))) => {
                         let slug = detail.slug.clone();
                         view! {
-                            <StatCards stats/>
+                            <StatCards summary=stats label="last 7 days"/>
                             <section class="card">
                                 <header class="card-header"><h2>"Recent activity"</h2>
                                     <a href=format!("/servers/{slug}/activity")>"All activity"</a></header>
-                                <CallTable page=recent href=move |p| format!("/servers/{slug}/activity?page={p}")/>
+                                <CallTable page=recent no_pager=true href=move |p| format!("/servers/{slug}/activity?page={p}")/>
                             </section>
                             <ConnectCard detail=detail.clone()/>
                             <LiveDeployment detail/>
@@ -157,21 +155,6 @@ pub fn OverviewTab() -> impl IntoView {
                 }
             })}
         </Suspense>
-    }
-}
-
-#[component]
-pub fn StatCards(stats: ServerStats) -> impl IntoView {
-    let card = |label: &'static str, value: String| {
-        view! { <div class="stat"><span class="stat-label">{label}</span><span class="stat-value">{value}</span></div> }
-    };
-    view! {
-        <section class="stats" aria-label="Last 7 days">
-            {card("Total calls", stats.total_calls.to_string())}
-            {card("Unique users", stats.unique_users.to_string())}
-            {card("Error rate", format!("{:.1} %", stats.error_rate * 100.0))}
-            {card("Avg latency", stats.avg_latency_ms.map(|ms| format!("{ms:.0} ms")).unwrap_or_else(|| "—".to_owned()))}
-        </section>
     }
 }
 

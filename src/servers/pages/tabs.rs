@@ -5,10 +5,8 @@ use leptos_router::hooks::use_query_map;
 
 use super::detail::use_slug;
 use crate::{
-    activity::CallTable,
-    servers::{
-        DeploymentView, RefreshTools, ToolView, server_calls, server_deployments, server_tools,
-    },
+    activity::{ActivityPanel, ActivityTarget},
+    servers::{DeploymentView, RefreshTools, ToolView, server_deployments, server_tools},
     ui::{Alert, AlertKind, EmptyState, ErrorNotice},
 };
 
@@ -86,38 +84,11 @@ fn ToolCard(tool: ToolView) -> impl IntoView {
     }
 }
 
+/// The shared activity panel, scoped to this server.
 #[component]
 pub fn ActivityTab() -> impl IntoView {
     let slug = use_slug();
-    let query = use_query_map();
-    let page = Memo::new(move |_| {
-        query
-            .read()
-            .get("page")
-            .and_then(|p| p.parse::<u32>().ok())
-            .unwrap_or(1)
-            .max(1)
-    });
-    let calls = Resource::new(
-        move || (slug.get(), page.get()),
-        |(slug, page)| server_calls(slug, page),
-    );
-    view! {
-        <section class="card">
-            <header class="card-header"><h2>"Activity"</h2></header>
-            <Suspense fallback=|| view! { <p class="muted">"Loading calls…"</p> }>
-                {move || Suspend::new(async move {
-                    match calls.await {
-                        Ok(page) => {
-                            let slug = slug.get();
-                            view! { <CallTable page href=move |p| format!("/servers/{slug}/activity?page={p}")/> }.into_any()
-                        }
-                        Err(error) => view! { <ErrorNotice error/> }.into_any(),
-                    }
-                })}
-            </Suspense>
-        </section>
-    }
+    view! { <ActivityPanel target=Signal::derive(move || ActivityTarget::Server(slug.get()).key())/> }
 }
 
 #[component]
