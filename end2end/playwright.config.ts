@@ -31,6 +31,11 @@ export default defineConfig({
       ],
     },
   },
+  // The activity spec adds a server of its own, so it runs after the specs that expect none.
+  projects: [
+    { name: 'dashboard', testIgnore: /activity\.spec\.ts/ },
+    { name: 'activity', testMatch: /activity\.spec\.ts/, dependencies: ['dashboard'] },
+  ],
   webServer: {
     command: `../scripts/e2e-server ${port}`,
     url: `http://127.0.0.1:${port}/readyz`,

@@ -21,10 +21,19 @@ use crate::{error::AppError, servers, startup::AppState};
         servers::routes::remove, servers::routes::disable, servers::routes::enable, servers::routes::env_list,
         servers::routes::env_set, servers::routes::env_remove, servers::routes::tools, servers::routes::tools_refresh,
         servers::routes::deployments, servers::routes::deploy,
+        crate::groups::routes::list, crate::groups::routes::create, crate::groups::routes::show,
+        crate::groups::routes::update, crate::groups::routes::remove, crate::groups::routes::members,
+        crate::groups::routes::add_member, crate::groups::routes::remove_member,
+        crate::groups::routes::restrictions, crate::groups::routes::set_restrictions,
+        crate::accounts::routes::list, crate::accounts::routes::show, crate::accounts::routes::update,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    tags((name = "servers", description = "Internal MCP servers"))
+    tags(
+        (name = "servers", description = "Internal MCP servers"),
+        (name = "groups", description = "Permission groups, their members and tool restrictions"),
+        (name = "users", description = "People, their roles and groups"),
+    )
 )]
 pub struct ApiDoc;
 
@@ -69,6 +78,8 @@ pub fn router() -> Router<AppState> {
             get(|| async { Json(ApiDoc::openapi()) }),
         )
         .merge(servers::routes::router())
+        .merge(crate::groups::routes::router())
+        .merge(crate::accounts::routes::router())
         .route(
             "/api/v1/{*rest}",
             axum::routing::any(|| async { AppError::NotFound("This API route".into()) }),

@@ -37,7 +37,8 @@ impl Change {
             "servers" => Change::Server(id),
             "users" => Change::User(id),
             "api_tokens" => Change::Token(id),
-            "tool_restrictions" => Change::Restrictions { server_id: id },
+            // A server's tool list decides whether a group that restricts all of it sees it.
+            "tool_restrictions" | "server_tools" => Change::Restrictions { server_id: id },
             "deployments" => Change::Deployment { server_id: id },
             _ => return None,
         })

@@ -8,7 +8,6 @@ pub mod activity;
 #[cfg(feature = "ssr")]
 pub mod api;
 pub mod app;
-#[cfg(feature = "ssr")]
 pub mod audit;
 pub mod error;
 pub mod groups;

@@ -1,5 +1,32 @@
 import { expect, Page, test as base } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
+
+const CLIENTS = path.resolve(__dirname, '../../tests/clients');
+/** The reference MCP server, run over stdio by the servers the tests create. */
+export const EVERYTHING = path.join(CLIENTS, 'node_modules/.bin/mcp-server-everything');
+
+/**
+ * Calls tools through Gatehouse with the TypeScript SDK client, as a real user would, in one
+ * session: `calls` are `[tool, arguments]` pairs. Returns what the probe printed.
+ */
+export function callTools(url: string, token: string, calls: [string, object][]) {
+  const args = ['--url', url, '--token', token];
+  for (const [tool, toolArgs] of calls) args.push('--call', `${tool}=${JSON.stringify(toolArgs)}`);
+  let out: string;
+  try {
+    out = execFileSync('node', [path.join(CLIENTS, 'node/probe-sdk1.mjs'), ...args], { encoding: 'utf8', timeout: 60_000 });
+  } catch (failed: any) {
+    // The probe exits non-zero when the client fails; what it printed says why.
+    out = String(failed.stdout ?? '');
+  }
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
+/** One tool call (see [`callTools`]). */
+export function callTool(url: string, token: string, tool: string, args: object) {
+  return callTools(url, token, [[tool, args]]);
+}
 
 // People scripts/e2e-server creates before Gatehouse starts.
 export const ADMIN = { email: 'admin@e2e.test', password: 'e2e admin password', name: 'Avery Admin' };

@@ -1,25 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import * as path from 'node:path';
-import { ADMIN, expect, hydrated, signIn, snap, test } from './fixtures';
-
-const CLIENTS = path.resolve(__dirname, '../../tests/clients');
-const EVERYTHING = path.join(CLIENTS, 'node_modules/.bin/mcp-server-everything');
-
-/** Calls a tool through Gatehouse with the TypeScript SDK client, as a real user would. */
-function callTool(url: string, token: string, tool: string, args: object) {
-  let out: string;
-  try {
-    out = execFileSync(
-      'node',
-      [path.join(CLIENTS, 'node/probe-sdk1.mjs'), '--url', url, '--token', token, '--call', `${tool}=${JSON.stringify(args)}`],
-      { encoding: 'utf8', timeout: 60_000 },
-    );
-  } catch (failed: any) {
-    // The probe exits non-zero when the client fails; what it printed says why.
-    out = String(failed.stdout ?? '');
-  }
-  return JSON.parse(out.trim().split('\n').pop()!);
-}
+import { ADMIN, EVERYTHING, callTool, expect, hydrated, signIn, snap, test } from './fixtures';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -120,7 +99,7 @@ test('an admin creates a server through the wizard and manages it end to end', a
   expect(again.calls[0].content[0].text).toContain('back again');
 
   // The calls show on the Activity tab, and open to their input.
-  await page.getByRole('link', { name: 'Activity' }).click();
+  await page.locator('.tabs').getByRole('link', { name: 'Activity' }).click();
   await expect(page.locator('.call-row').first()).toBeVisible();
   await page.locator('.call-row').first().click();
   await expect(page.getByText('back again').first()).toBeVisible();

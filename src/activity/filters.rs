@@ -109,49 +109,8 @@ impl ActivityQuery {
                 statuses.push(status);
             }
         }
-        let preset = match self.range.trim() {
-            // A start date with no range named is a custom range (a form sent without the
-            // range select changed, or a hand-written URL).
-            "" if !self.from.trim().is_empty() || !self.to.trim().is_empty() => Preset::Custom,
-            "" => default_preset,
-            "custom" => Preset::Custom,
-            key => Preset::CHOICES
-                .iter()
-                .find(|(_, k, _)| *k == key)
-                .map(|(p, ..)| *p)
-                .ok_or_else(|| {
-                    AppError::invalid(
-                        "range",
-                        format!(
-                            "Unknown range \u{201c}{}\u{201d}: use 1h, 24h, 7d, 30d or custom.",
-                            shorten(key)
-                        ),
-                    )
-                })?,
-        };
-        let (from, to) = match preset.length() {
-            Some(length) => (now - length, now),
-            None => {
-                let from = parse_time("from", &self.from)?;
-                let to = match self.to.trim() {
-                    "" => now,
-                    _ => parse_time("to", &self.to)?,
-                };
-                if from >= to {
-                    return Err(AppError::invalid(
-                        "to",
-                        "The end of the range must be after its start.",
-                    ));
-                }
-                if to - from > TimeDelta::days(MAX_RANGE_DAYS) {
-                    return Err(AppError::invalid(
-                        "from",
-                        format!("Choose a range of at most {MAX_RANGE_DAYS} days."),
-                    ));
-                }
-                (from, to)
-            }
-        };
+        let (preset, from, to) =
+            parse_range(&self.range, &self.from, &self.to, now, default_preset)?;
         let text = |value: &str, field: &str| -> Result<Option<String>, AppError> {
             let value = value.trim();
             if value.chars().count() > 200 {
@@ -170,6 +129,61 @@ impl ActivityQuery {
             page: self.page.unwrap_or(1).max(1),
         })
     }
+}
+
+/// A time range as the URL holds it: a preset key (`1h`, `24h`, `7d`, `30d`), or `custom` with
+/// a start and an optional end (now); a start with no range named is custom too.
+pub fn parse_range(
+    range: &str,
+    from_text: &str,
+    to_text: &str,
+    now: DateTime<Utc>,
+    default_preset: Preset,
+) -> Result<(Preset, DateTime<Utc>, DateTime<Utc>), AppError> {
+    let preset = match range.trim() {
+        // A start date with no range named is a custom range (a form sent without the
+        // range select changed, or a hand-written URL).
+        "" if !from_text.trim().is_empty() || !to_text.trim().is_empty() => Preset::Custom,
+        "" => default_preset,
+        "custom" => Preset::Custom,
+        key => Preset::CHOICES
+            .iter()
+            .find(|(_, k, _)| *k == key)
+            .map(|(p, ..)| *p)
+            .ok_or_else(|| {
+                AppError::invalid(
+                    "range",
+                    format!(
+                        "Unknown range \u{201c}{}\u{201d}: use 1h, 24h, 7d, 30d or custom.",
+                        shorten(key)
+                    ),
+                )
+            })?,
+    };
+    let (from, to) = match preset.length() {
+        Some(length) => (now - length, now),
+        None => {
+            let from = parse_time("from", from_text)?;
+            let to = match to_text.trim() {
+                "" => now,
+                _ => parse_time("to", to_text)?,
+            };
+            if from >= to {
+                return Err(AppError::invalid(
+                    "to",
+                    "The end of the range must be after its start.",
+                ));
+            }
+            if to - from > TimeDelta::days(MAX_RANGE_DAYS) {
+                return Err(AppError::invalid(
+                    "from",
+                    format!("Choose a range of at most {MAX_RANGE_DAYS} days."),
+                ));
+            }
+            (from, to)
+        }
+    };
+    Ok((preset, from, to))
 }
 
 fn parse_time(field: &str, value: &str) -> Result<DateTime<Utc>, AppError> {

@@ -259,7 +259,7 @@ pub fn StatCards(summary: ActivitySummary, #[prop(into)] label: String) -> impl 
         view! { <div class="stat"><span class="stat-label">{label}</span><span class="stat-value">{value}</span></div> }
     };
     view! {
-        <section class="stats" aria-label=format!("Totals, {label}")>
+        <section class="stats stats-wide" aria-label=format!("Totals, {label}")>
             {card("Total calls", summary.total_calls.to_string())}
             {card("Unique users", summary.unique_users.to_string())}
             {card("Error rate", format!("{:.1} %", summary.error_rate * 100.0))}

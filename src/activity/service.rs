@@ -159,12 +159,20 @@ pub async fn resolve(
     Ok(resolved)
 }
 
-async fn choices(state: &AppState, resolved: &Resolved) -> Result<FilterChoices, AppError> {
+async fn choices(
+    state: &AppState,
+    user: &CurrentUser,
+    resolved: &Resolved,
+) -> Result<FilterChoices, AppError> {
     let mut choices = FilterChoices::default();
     if resolved.show_server {
+        // Admins choose among every server; anyone else among the servers they have called.
         let rows: Vec<(String, String, bool)> = sqlx::query_as(
-            "SELECT slug, name, deleted_at IS NOT NULL FROM servers ORDER BY deleted_at IS NOT NULL, lower(name), deleted_at DESC",
+            "SELECT slug, name, deleted_at IS NOT NULL FROM servers s
+             WHERE $1::uuid IS NULL OR EXISTS (SELECT 1 FROM tool_calls c WHERE c.user_id = $1 AND c.server_id = s.id)
+             ORDER BY deleted_at IS NOT NULL, lower(name), deleted_at DESC",
         )
+        .bind((!user.role.is_admin()).then_some(user.id))
         .fetch_all(&state.pool)
         .await?;
         let mut seen = std::collections::HashSet::new();
@@ -224,7 +232,7 @@ pub async fn page(
         async { Ok::<_, AppError>(db::summary(pool, scope).await?) },
         async { Ok(db::volume(pool, scope).await?) },
         async { Ok(latency.await?) },
-        choices(state, &resolved),
+        choices(state, user, &resolved),
     )?;
     let calls = db::calls(
         pool,

@@ -41,6 +41,24 @@ const NAV: &[NavItem] = &[
         exact: false,
     },
     NavItem {
+        href: "/groups",
+        label: "Groups",
+        admin_only: true,
+        exact: false,
+    },
+    NavItem {
+        href: "/users",
+        label: "Users",
+        admin_only: true,
+        exact: false,
+    },
+    NavItem {
+        href: "/audit",
+        label: "Audit log",
+        admin_only: true,
+        exact: false,
+    },
+    NavItem {
         href: "/tokens",
         label: "Tokens",
         admin_only: false,

@@ -12,9 +12,11 @@ use leptos_router::{
     path,
 };
 
-use crate::accounts::{LoginPage, Me, ProfilePage};
+use crate::accounts::{LoginPage, Me, ProfilePage, UserPage, UsersPage};
 use crate::activity::ActivityPage;
+use crate::audit::AuditPage;
 use crate::error::AppError;
+use crate::groups;
 use crate::servers::pages as servers;
 use crate::tokens::TokensPage;
 pub use layout::use_me;
@@ -60,6 +62,16 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("profile") view=ProfilePage ssr=SsrMode::Async/>
                     <Route path=path!("tokens") view=TokensPage ssr=SsrMode::Async/>
                     <Route path=path!("activity") view=ActivityPage ssr=SsrMode::Async/>
+                    <Route path=path!("audit") view=AuditPage ssr=SsrMode::Async/>
+                    <Route path=path!("users") view=UsersPage ssr=SsrMode::Async/>
+                    <Route path=path!("users/:id") view=UserPage ssr=SsrMode::Async/>
+                    <Route path=path!("groups") view=groups::GroupsPage ssr=SsrMode::Async/>
+                    <ParentRoute path=path!("groups/:id") view=groups::GroupLayout ssr=SsrMode::Async>
+                        <Route path=path!("") view=groups::GroupIndex ssr=SsrMode::Async/>
+                        <Route path=path!("members") view=groups::GroupMembersTab ssr=SsrMode::Async/>
+                        <Route path=path!("tools") view=groups::GroupToolsTab ssr=SsrMode::Async/>
+                        <Route path=path!("settings") view=groups::GroupSettingsTab ssr=SsrMode::Async/>
+                    </ParentRoute>
                     <Route path=path!("servers") view=servers::ServersPage ssr=SsrMode::Async/>
                     <Route path=path!("servers/new") view=servers::NewServerPage ssr=SsrMode::Async/>
                     <ParentRoute path=path!("servers/:slug") view=servers::ServerLayout ssr=SsrMode::Async>

@@ -56,6 +56,25 @@ pub struct ServerEntry {
     pub deployment: Option<Arc<DeploymentEntry>>,
 }
 
+/// The tools a group may not call on a server.
+#[derive(Debug, Default)]
+pub struct Restrictions {
+    pub tools: HashSet<String>,
+    /// Every tool the server lists is restricted: the group does not see the server at all
+    /// (SPEC S9), and its URL answers as if there were no server there.
+    pub hides_server: bool,
+}
+
+impl Restrictions {
+    pub fn contains(&self, tool: &str) -> bool {
+        self.tools.contains(tool)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+    }
+}
+
 /// Failures loading from Postgres; a request meeting one answers 503, never a wrong answer.
 #[derive(Debug, thiserror::Error)]
 #[error("the gateway could not load {what}: {source}")]
@@ -88,7 +107,7 @@ pub struct GatewayCache {
     tokens: Cache<[u8; 32], Option<Arc<TokenEntry>>>,
     users: Cache<Uuid, Option<Arc<UserEntry>>>,
     servers: Cache<String, Option<Arc<ServerEntry>>>,
-    restrictions: Cache<(Uuid, Uuid), Arc<HashSet<String>>>,
+    restrictions: Cache<(Uuid, Uuid), Arc<Restrictions>>,
 }
 
 impl GatewayCache {
@@ -236,18 +255,28 @@ impl GatewayCache {
         &self,
         group_id: Uuid,
         server_id: Uuid,
-    ) -> Result<Arc<HashSet<String>>, LoadError> {
+    ) -> Result<Arc<Restrictions>, LoadError> {
         let pool = self.pool.clone();
         self.restrictions
             .try_get_with((group_id, server_id), async move {
-                let names: Vec<String> = sqlx::query_scalar(
-                    "SELECT tool_name FROM tool_restrictions WHERE group_id = $1 AND server_id = $2",
+                // The server's tools change with deployments and refreshes; both notify.
+                let (restricted, listed): (Vec<String>, Option<Vec<String>>) = sqlx::query_as(
+                    "SELECT array(SELECT tool_name FROM tool_restrictions WHERE group_id = $1 AND server_id = $2), \
+                            (SELECT array(SELECT t->>'name' FROM jsonb_array_elements(tools) t) \
+                             FROM server_tools WHERE server_id = $2)",
                 )
                 .bind(group_id)
                 .bind(server_id)
-                .fetch_all(&pool)
+                .fetch_one(&pool)
                 .await?;
-                Ok::<_, anyhow::Error>(Arc::new(names.into_iter().collect()))
+                let tools: HashSet<String> = restricted.into_iter().collect();
+                let listed = listed.unwrap_or_default();
+                let hides_server =
+                    !listed.is_empty() && listed.iter().all(|name| tools.contains(name));
+                Ok::<_, anyhow::Error>(Arc::new(Restrictions {
+                    tools,
+                    hides_server,
+                }))
             })
             .await
             .map_err(load_error("tool restrictions"))

@@ -27,7 +27,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{Gateway, find_server, handler::GatewayHandler, principal};
+use super::{Gateway, find_server, handler::GatewayHandler, hidden_from, principal};
 
 struct Session {
     server_id: Uuid,
@@ -112,6 +112,9 @@ pub async fn open(
         Err(failure) => return failure.into_response(),
     };
     gateway.shared.usage.touch(principal.token_id);
+    if let Some(hidden) = hidden_from(&gateway, &principal, &server).await {
+        return hidden;
+    }
     let runtime = gateway.runtime(&server);
 
     let id = Uuid::new_v4().simple().to_string();
@@ -194,6 +197,9 @@ pub async fn message(
             Ok(principal) => principal,
             Err(failure) => return failure.into_response(),
         };
+    if let Some(hidden) = hidden_from(&gateway, &principal, &server).await {
+        return hidden;
+    }
     let Some(session_id) = query.session_id else {
         return bad_request("The sessionId query parameter is missing.");
     };

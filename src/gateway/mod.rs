@@ -273,6 +273,9 @@ async fn mcp(
             Err(failure) => return failure.into_response(),
         };
     gateway.shared.usage.touch(principal.token_id);
+    if let Some(hidden) = hidden_from(&gateway, &principal, &server).await {
+        return hidden;
+    }
     parts.extensions.insert(principal);
     // rmcp answers unreadable bodies with 415; JSON-RPC wants a parse error. Reading the body
     // here (which rmcp would do anyway) lets the gateway say which.
@@ -359,15 +362,47 @@ fn jsonrpc_error(status: StatusCode, code: i32, message: &str) -> Response {
         .into_response()
 }
 
+fn no_server_at(slug: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({ "error": "not_found", "error_description": format!("There is no MCP server at /mcp/{slug}.") })),
+    )
+        .into_response()
+}
+
+/// The answer for someone whose group restricts every tool of `server`: the same as for no
+/// server at all (SPEC S9), so the group does not see it.
+async fn hidden_from(
+    gateway: &Gateway,
+    principal: &principal::Principal,
+    server: &ServerEntry,
+) -> Option<Response> {
+    match gateway
+        .shared
+        .cache
+        .restrictions(principal.group_id, server.id)
+        .await
+    {
+        Ok(restrictions) if restrictions.hides_server => Some(no_server_at(&server.slug)),
+        Ok(_) => None,
+        Err(err) => {
+            tracing::error!(error = %err, "loading tool restrictions failed");
+            Some(
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({ "error": "temporarily_unavailable", "error_description": "Gatehouse cannot load this server right now; try again shortly." })),
+                )
+                    .into_response(),
+            )
+        }
+    }
+}
+
 /// The server at `slug`, or the response for an unknown or deleted one.
 async fn find_server(gateway: &Gateway, slug: &str) -> Result<Arc<ServerEntry>, Response> {
     match gateway.shared.cache.server(slug).await {
         Ok(Some(server)) => Ok(server),
-        Ok(None) => Err((
-            StatusCode::NOT_FOUND,
-            Json(json!({ "error": "not_found", "error_description": format!("There is no MCP server at /mcp/{slug}.") })),
-        )
-            .into_response()),
+        Ok(None) => Err(no_server_at(slug)),
         Err(err) => {
             tracing::error!(error = %err, "loading a server failed");
             Err((

@@ -547,3 +547,51 @@ pub async fn authenticating_proxy(target: &str, token: &str) -> String {
     });
     address
 }
+
+/// Another Gatehouse replica: the real binary serving on `database_url` with the keys in
+/// `data_dir`, on a port it picks itself (read back from its "ready" log line, so no other
+/// test's server can be mistaken for it). Stopped when dropped.
+pub struct Replica {
+    _child: tokio::process::Child,
+    pub address: String,
+}
+
+pub async fn spawn_replica(database_url: &str, data_dir: &std::path::Path) -> Replica {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--database-url",
+            database_url,
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("GATEHOUSE_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the replica starts");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let Ok(log) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if log["fields"]["message"] == "Gatehouse is ready" {
+                return format!("http://{}", log["fields"]["addr"].as_str().unwrap());
+            }
+        }
+        panic!("the replica exited before it was ready");
+    })
+    .await
+    .expect("the replica is ready within a minute");
+    // Keep reading its output so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Replica {
+        _child: child,
+        address,
+    }
+}

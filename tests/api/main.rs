@@ -3,12 +3,14 @@
 
 mod activity;
 mod admin_api;
+mod audit;
 mod cli;
 mod conformance;
 mod durability;
 mod fast_path;
 mod gateway;
 mod gateway_edges;
+mod groups;
 mod health;
 mod helpers;
 mod interop;

@@ -22,6 +22,8 @@ const FOR_EVERYONE: &[&str] = &[
     // Anyone may read their own calls; other targets check the role (tests/api/activity.rs).
     "activity/view",
 ];
+/// A well-formed id; the role check comes before any look-up.
+const DEFAULT_GROUP: &str = "00000000-0000-0000-0000-000000000001";
 const ADMIN_ONLY: &[(&str, &[(&str, &str)])] = &[
     (
         "servers/list",
@@ -69,6 +71,48 @@ const ADMIN_ONLY: &[(&str, &[(&str, &str)])] = &[
         &[("slug", "target"), ("confirm", "Target")],
     ),
     ("servers/wizard/draft", &[]),
+    ("audit/list", &[("query[range]", "7d")]),
+    ("groups/list", &[]),
+    ("groups/create", &[("name", "Sneaky")]),
+    ("groups/detail", &[("id", DEFAULT_GROUP)]),
+    (
+        "groups/members",
+        &[("id", DEFAULT_GROUP), ("q", ""), ("page", "1")],
+    ),
+    ("groups/candidate", &[("email", "admin@example.com")]),
+    (
+        "groups/members/add",
+        &[("group_id", DEFAULT_GROUP), ("user_id", DEFAULT_GROUP)],
+    ),
+    (
+        "groups/members/remove",
+        &[("group_id", DEFAULT_GROUP), ("user_id", DEFAULT_GROUP)],
+    ),
+    ("groups/tools", &[("id", DEFAULT_GROUP)]),
+    (
+        "groups/restrictions",
+        &[
+            ("group_id", DEFAULT_GROUP),
+            ("server_id", DEFAULT_GROUP),
+            ("tools[]", "echo"),
+        ],
+    ),
+    (
+        "groups/rename",
+        &[("id", DEFAULT_GROUP), ("name", "Renamed")],
+    ),
+    ("groups/default", &[("id", DEFAULT_GROUP)]),
+    ("groups/delete", &[("id", DEFAULT_GROUP)]),
+    ("users/list", &[("filter[q]", "")]),
+    ("users/detail", &[("id", DEFAULT_GROUP)]),
+    (
+        "users/update",
+        &[
+            ("id", DEFAULT_GROUP),
+            ("role", "admin"),
+            ("group_id", DEFAULT_GROUP),
+        ],
+    ),
     (
         "servers/wizard/basics",
         &[
@@ -93,6 +137,14 @@ const ADMIN_PAGES: &[&str] = &[
     "/servers/{slug}/activity",
     "/servers/{slug}/deployments",
     "/servers/{slug}/settings",
+    "/audit",
+    "/users",
+    "/users/{id}",
+    "/groups",
+    "/groups/{id}",
+    "/groups/{id}/members",
+    "/groups/{id}/tools",
+    "/groups/{id}/settings",
 ];
 const PAGES_FOR_EVERYONE: &[&str] = &["/", "/login", "/profile", "/tokens", "/activity"];
 
@@ -170,7 +222,9 @@ async fn a_member_is_refused_every_admin_page_and_server_function() {
             assert!(!body.contains("s3cret"));
         }
         for page in ADMIN_PAGES {
-            let path = page.replace("{slug}", "target");
+            let path = page
+                .replace("{slug}", "target")
+                .replace("{id}", DEFAULT_GROUP);
             let response = app.get_page(&path).await;
             assert_eq!(
                 response.status(),

@@ -1,5 +1,5 @@
-//! The admin audit trail: who changed what, when, with the fields before and after (SPEC S6).
-//! Every write that changes configuration records an event in the same transaction.
+//! Recording an audit event. Every write that changes configuration records one in the same
+//! transaction.
 
 use serde_json::Value;
 use sqlx::PgExecutor;
