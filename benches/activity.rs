@@ -167,7 +167,7 @@ where
 /// The stat cards the obvious way: one pass over every call in range, exact percentiles.
 async fn naive_summary(pool: &PgPool, scope: &db::Scope) -> (i64, Option<Vec<f64>>) {
     let mut qb = sqlx::QueryBuilder::new(
-        "SELECT count(*), count(DISTINCT user_id), avg(latency_ms) FILTER (WHERE status <> 'in_progress'),
+        "SELECT count(*), count(DISTINCT user_id), (avg(latency_ms) FILTER (WHERE status <> 'in_progress'))::float8,
                 percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE status <> 'in_progress'),
                 count(*) FILTER (WHERE status IN ('error', 'timeout'))
          FROM tool_calls WHERE started_at >= ",
@@ -216,6 +216,7 @@ fn main() {
         .split(',')
         .map(|s| s.trim().parse().expect("sizes are numbers"))
         .collect();
+    gatehouse::telemetry::init();
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     std::fs::create_dir_all(&dir).unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -225,8 +226,9 @@ fn main() {
         .unwrap();
     let mut report = String::from("# Activity benchmark\n\n");
     runtime.block_on(async {
-        let pg_dir = dir.join("postgres-activity");
-        let _ = std::fs::remove_dir_all(&pg_dir);
+        // A directory per run: a cluster left by an interrupted run would otherwise, on noticing
+        // its files gone, shut down and take the new cluster's socket with it.
+        let pg_dir = dir.join(format!("postgres-activity-{}", std::process::id()));
         let cluster = EmbeddedPostgres::start(&pg_dir, "postgres", Durability::Full).await.expect("postgres");
         for (n, calls) in sizes.iter().enumerate() {
             let database = format!("activity_{n}");
@@ -275,7 +277,8 @@ fn main() {
                 .header("referer", format!("{base}/login"))
                 .form(&[("email", admin.email.as_str()), ("password", "bench password 123"), ("next", "/")])
                 .send().await.unwrap();
-            assert!(signed_in.status().is_redirection(), "sign-in: {}", signed_in.status());
+            let location = signed_in.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+            assert_eq!(location.as_deref(), Some("/"), "sign-in: {}", signed_in.status());
 
             report.push_str(&format!(
                 "## {calls} calls\n\nSeeded in {:.0} s ({:.0} calls/s); `tool_calls` with indexes: {size}; rollup rows: {rollup_rows}.\n\n\
@@ -308,6 +311,39 @@ fn main() {
                     if first > Duration::from_secs(2) { first } else { time(|| naive_summary(&pool, &scope)).await }
                 };
                 let line = format!("| {} | {} | {} | {} | {} | {} |\n", case.name, ms(page), ms(cards), ms(chart), ms(table), ms(naive));
+                eprint!("{line}");
+                report.push_str(&line);
+            }
+
+            // The servers pages (the servers issue's target): the list with 1,000 servers, and each
+            // tab of the busiest server with every call above in the database.
+            sqlx::query(
+                "INSERT INTO servers (slug, name, source)
+                 SELECT 'bench-' || i, 'Bench server ' || i,
+                        jsonb_build_object('kind', 'remote', 'url', 'https://bench-' || i || '.invalid/mcp', 'transport', 'streamable_http')
+                 FROM generate_series(1, 1000 - (SELECT count(*) FROM servers)) i",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            report.push_str("\nThe servers pages with 1,000 servers and the calls above (median ms, whole page over HTTP):\n\n| Page | ms |\n|---|---:|\n");
+            for path in [
+                "/servers",
+                "/servers?deactivated=1&q=server",
+                "/servers/seed-1/overview",
+                "/servers/seed-1/tools",
+                "/servers/seed-1/activity",
+                "/servers/seed-1/deployments",
+                "/servers/seed-1/settings",
+            ] {
+                let url = format!("{base}{path}");
+                let took = time(|| async {
+                    let r = browser.get(&url).header("accept", "text/html").send().await.unwrap();
+                    assert!(r.status().is_success(), "{url}: {}", r.status());
+                    r.bytes().await.unwrap()
+                })
+                .await;
+                let line = format!("| `{path}` | {} |\n", ms(took));
                 eprint!("{line}");
                 report.push_str(&line);
             }
@@ -357,6 +393,8 @@ fn main() {
             }
             pool.close().await;
         }
+        cluster.stop().await.unwrap();
+        let _ = std::fs::remove_dir_all(&pg_dir);
     });
     let out = dir.join("activity.md");
     std::fs::write(&out, &report).unwrap();

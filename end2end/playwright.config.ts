@@ -31,10 +31,13 @@ export default defineConfig({
       ],
     },
   },
-  // The activity spec adds a server of its own, so it runs after the specs that expect none.
+  // The activity spec adds a server of its own, so it runs after the specs that expect none;
+  // the groups spec restricts its tools.
   projects: [
-    { name: 'dashboard', testIgnore: /activity\.spec\.ts/ },
+    { name: 'dashboard', testIgnore: /(activity|groups)\.spec\.ts/ },
     { name: 'activity', testMatch: /activity\.spec\.ts/, dependencies: ['dashboard'] },
+    // Groups reads the server the activity spec made.
+    { name: 'groups', testMatch: /groups\.spec\.ts/, dependencies: ['activity'] },
   ],
   webServer: {
     command: `../scripts/e2e-server ${port}`,

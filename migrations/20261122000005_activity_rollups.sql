@@ -36,21 +36,42 @@ CREATE TABLE activity_daily (LIKE activity_hourly INCLUDING ALL);
 ALTER TABLE activity_daily ADD FOREIGN KEY (server_id) REFERENCES servers (id) ON DELETE CASCADE;
 
 -- Who called, per hour and per day, for "unique users" (a count of distinct people cannot be
--- added up from per-bucket counts). A person removed later still counted as a caller then.
+-- added up from per-bucket counts). Per server, and across all servers (so the global page
+-- merges one row per person per day, not one per person per server). `statuses` has a bit per
+-- status the person's calls ended with (gatehouse_status_bit), so a status filter needs no
+-- extra rows. A person removed later still counted as a caller then.
+CREATE FUNCTION gatehouse_status_bit(status call_status) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE status WHEN 'success' THEN 1 WHEN 'error' THEN 2
+                       WHEN 'permission_denied' THEN 4 WHEN 'timeout' THEN 8 ELSE 0 END
+$$;
 CREATE TABLE activity_hourly_users (
     bucket     timestamptz NOT NULL,
     server_id  uuid NOT NULL REFERENCES servers (id) ON DELETE CASCADE,
-    status     call_status NOT NULL,
     user_id    uuid NOT NULL,
-    calls      bigint NOT NULL,
-    PRIMARY KEY (bucket, server_id, status, user_id)
+    statuses   integer NOT NULL,
+    PRIMARY KEY (bucket, server_id, user_id)
 );
+CREATE INDEX activity_hourly_users_server_idx ON activity_hourly_users (server_id, bucket);
 CREATE TABLE activity_daily_users (LIKE activity_hourly_users INCLUDING ALL);
 ALTER TABLE activity_daily_users ADD FOREIGN KEY (server_id) REFERENCES servers (id) ON DELETE CASCADE;
+CREATE TABLE activity_hourly_people (
+    bucket     timestamptz NOT NULL,
+    user_id    uuid NOT NULL,
+    statuses   integer NOT NULL,
+    PRIMARY KEY (bucket, user_id)
+);
+CREATE TABLE activity_daily_people (LIKE activity_hourly_people INCLUDING ALL);
 
 -- Indexes for the filters that read raw calls: a tool on a server's tab, a status anywhere, and
 -- the few calls still running.
-CREATE INDEX tool_calls_server_tool_idx ON tool_calls (server_id, tool_name, started_at DESC);
+-- Both carry what the stat cards and charts read, so a tool or a person over a month is an
+-- index-only scan rather than a heap fetch per call.
+CREATE INDEX tool_calls_server_tool_idx ON tool_calls (server_id, tool_name, started_at DESC)
+    INCLUDE (status, latency_ms, user_id);
+DROP INDEX tool_calls_user_idx;
+CREATE INDEX tool_calls_user_idx ON tool_calls (user_id, started_at DESC)
+    INCLUDE (server_id, status, latency_ms);
 CREATE INDEX tool_calls_status_idx ON tool_calls (status, started_at DESC);
 CREATE INDEX tool_calls_running_idx ON tool_calls (started_at) WHERE status = 'in_progress';
 
@@ -58,7 +79,8 @@ CREATE INDEX tool_calls_running_idx ON tool_calls (started_at) WHERE status = 'i
 -- check that incremental maintenance agrees with the raw rows.
 CREATE FUNCTION gatehouse_rebuild_activity_rollups() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    TRUNCATE activity_hourly, activity_daily, activity_hourly_users, activity_daily_users;
+    TRUNCATE activity_hourly, activity_daily, activity_hourly_users, activity_daily_users,
+             activity_hourly_people, activity_daily_people;
     INSERT INTO activity_hourly (bucket, server_id, status, calls, latency_sum, latency_hist)
     SELECT bucket, server_id, status, sum(n), sum(total),
            gatehouse_hist_from(b, n)
@@ -74,13 +96,17 @@ BEGIN
     SELECT date_trunc('day', bucket, 'UTC'), server_id, status, sum(calls), sum(latency_sum),
            gatehouse_hist_sum(latency_hist)
     FROM activity_hourly GROUP BY 1, 2, 3;
-    INSERT INTO activity_hourly_users (bucket, server_id, status, user_id, calls)
-    SELECT date_trunc('hour', started_at, 'UTC'), server_id, status, user_id, count(*)
+    INSERT INTO activity_hourly_users (bucket, server_id, user_id, statuses)
+    SELECT date_trunc('hour', started_at, 'UTC'), server_id, user_id, bit_or(gatehouse_status_bit(status))
     FROM tool_calls WHERE status <> 'in_progress' AND user_id IS NOT NULL
-    GROUP BY 1, 2, 3, 4;
-    INSERT INTO activity_daily_users (bucket, server_id, status, user_id, calls)
-    SELECT date_trunc('day', bucket, 'UTC'), server_id, status, user_id, sum(calls)
-    FROM activity_hourly_users GROUP BY 1, 2, 3, 4;
+    GROUP BY 1, 2, 3;
+    INSERT INTO activity_daily_users (bucket, server_id, user_id, statuses)
+    SELECT date_trunc('day', bucket, 'UTC'), server_id, user_id, bit_or(statuses)
+    FROM activity_hourly_users GROUP BY 1, 2, 3;
+    INSERT INTO activity_hourly_people (bucket, user_id, statuses)
+    SELECT bucket, user_id, bit_or(statuses) FROM activity_hourly_users GROUP BY 1, 2;
+    INSERT INTO activity_daily_people (bucket, user_id, statuses)
+    SELECT bucket, user_id, bit_or(statuses) FROM activity_daily_users GROUP BY 1, 2;
 END;
 $$;
 

@@ -26,6 +26,8 @@ pub enum Change {
     /// Notifications may have been missed (the listener reconnected, or a cache fell behind):
     /// forget everything.
     Resync,
+    /// A marker [`ChangeFeed::settle`] sends itself; caches ignore it.
+    Barrier(Uuid),
 }
 
 impl Change {
@@ -40,6 +42,7 @@ impl Change {
             // A server's tool list decides whether a group that restricts all of it sees it.
             "tool_restrictions" | "server_tools" => Change::Restrictions { server_id: id },
             "deployments" => Change::Deployment { server_id: id },
+            "barrier" => Change::Barrier(id),
             _ => return None,
         })
     }
@@ -48,27 +51,62 @@ impl Change {
 #[derive(Clone)]
 pub struct ChangeFeed {
     tx: broadcast::Sender<Change>,
+    /// The database whose notifications this feed follows (none for a local feed).
+    pool: Option<PgPool>,
 }
 
 impl ChangeFeed {
     /// A feed that only carries local publications (tests of single pieces).
     pub fn local() -> Self {
         let (tx, _) = broadcast::channel(1024);
-        ChangeFeed { tx }
+        ChangeFeed { tx, pool: None }
     }
 
     /// Starts listening on `pool`'s database; returns once the first LISTEN is in place so
     /// no change committed after start-up is missed.
     pub async fn listen(pool: PgPool) -> anyhow::Result<Self> {
-        let feed = Self::local();
+        let mut feed = Self::local();
         let listener = connect(&pool).await?;
-        tokio::spawn(follow(pool, listener, feed.tx.clone()));
+        tokio::spawn(follow(pool.clone(), listener, feed.tx.clone()));
+        feed.pool = Some(pool);
         Ok(feed)
     }
 
     /// Tells this process's caches about a change it just committed.
     pub fn publish(&self, change: Change) {
         let _ = self.tx.send(change);
+    }
+
+    /// Returns once the changes this process committed so far have reached every replica's
+    /// listener: Postgres delivers notifications to each listening connection in commit order,
+    /// so when a marker sent now comes back to this process, every replica has been sent what
+    /// was committed before it. Admin operations call this before answering, so a client that
+    /// waits for the answer finds the change in force on whichever replica it calls next.
+    /// Gives up after two seconds (Postgres away): the caches catch up when it returns.
+    pub async fn settle(&self) {
+        let Some(pool) = &self.pool else {
+            return;
+        };
+        let id = Uuid::new_v4();
+        let mut rx = self.tx.subscribe();
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(format!("barrier:{id}"))
+            .execute(pool)
+            .await;
+        if sent.is_err() {
+            return;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            loop {
+                match rx.recv().await {
+                    Ok(Change::Barrier(marker)) if marker == id => break,
+                    Err(broadcast::error::RecvError::Closed) => break,
+                    _ => {}
+                }
+            }
+        })
+        .await;
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {

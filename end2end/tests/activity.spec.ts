@@ -16,6 +16,8 @@ test('an admin reads activity: cards, charts, a row, filters, pages and the CSV'
     },
   });
   expect(created.status(), await created.text()).toBe(201);
+  const refreshed = await page.request.post('/api/v1/servers/activity-demo/tools/refresh');
+  expect(refreshed.status(), await refreshed.text()).toBe(200);
   await page.goto('/tokens');
   await page.getByLabel('Name').fill('activity');
   await page.getByRole('button', { name: 'Create token' }).click();

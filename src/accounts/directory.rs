@@ -253,5 +253,6 @@ pub async fn update(
     .await?;
     tx.commit().await?;
     state.changes.publish(crate::changes::Change::User(id));
+    state.changes.settle().await;
     Ok(())
 }

@@ -19,8 +19,11 @@ use uuid::Uuid;
 use super::{
     ActivitySummary, CallPage, CallStatus, CallView, Volume, VolumeBucket,
     histogram::{BUCKETS, Histogram},
-    rollup::Grain,
+    rollup::{Grain, status_bit},
 };
+
+/// Every finished status's bit: no status filter.
+const ALL_FINISHED: i32 = 1 | 2 | 4 | 8;
 
 /// Which calls a view covers.
 #[derive(Clone, Debug)]
@@ -286,6 +289,11 @@ async fn unique_users(pool: &PgPool, scope: &Scope) -> sqlx::Result<i64> {
     } else {
         let plan = plan(scope.from, scope.to);
         let finished = scope.finished_statuses();
+        let mask: i32 = CallStatus::ALL
+            .into_iter()
+            .filter(|s| scope.includes(*s))
+            .map(status_bit)
+            .fold(0, |a, b| a | b);
         let mut parts = 0;
         for (grain, spans) in [
             (Grain::Day, plan.daily.into_iter().collect::<Vec<_>>()),
@@ -298,15 +306,19 @@ async fn unique_users(pool: &PgPool, scope: &Scope) -> sqlx::Result<i64> {
                 qb.push(" UNION ");
             }
             parts += 1;
-            qb.push(format!(
-                "SELECT user_id FROM {} WHERE true",
-                grain.users_table()
-            ));
+            // One row per person per bucket: across servers, or of the one server in scope.
+            let table = match scope.server_id {
+                Some(_) => grain.users_table(),
+                None => grain.people_table(),
+            };
+            qb.push(format!("SELECT user_id FROM {table} WHERE true"));
             push_spans(&mut qb, "bucket", &spans);
             if let Some(server) = scope.server_id {
                 qb.push(" AND server_id = ").push_bind(server);
             }
-            push_statuses(&mut qb, "status", &finished);
+            if mask != ALL_FINISHED {
+                qb.push(" AND statuses & ").push_bind(mask).push(" <> 0");
+            }
         }
         // The raw edges, and running calls anywhere in the range.
         if parts > 0 {

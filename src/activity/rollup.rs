@@ -25,10 +25,19 @@ impl Grain {
         }
     }
 
+    /// Who called each server in each bucket.
     pub fn users_table(self) -> &'static str {
         match self {
             Grain::Hour => "activity_hourly_users",
             Grain::Day => "activity_daily_users",
+        }
+    }
+
+    /// Who called any server in each bucket.
+    pub fn people_table(self) -> &'static str {
+        match self {
+            Grain::Hour => "activity_hourly_people",
+            Grain::Day => "activity_daily_people",
         }
     }
 
@@ -55,6 +64,17 @@ impl Grain {
     }
 }
 
+/// The bit of a finished status in the rollups' `statuses` masks (SQL `gatehouse_status_bit`).
+pub fn status_bit(status: CallStatus) -> i32 {
+    match status {
+        CallStatus::Success => 1,
+        CallStatus::Error => 2,
+        CallStatus::PermissionDenied => 4,
+        CallStatus::Timeout => 8,
+        CallStatus::InProgress => 0,
+    }
+}
+
 #[derive(Default)]
 struct Totals {
     calls: i64,
@@ -75,7 +95,8 @@ pub async fn add_finished(
     for grain in [Grain::Hour, Grain::Day] {
         // Sorted keys: two replicas writing the same buckets lock them in the same order.
         let mut totals: BTreeMap<Key, Totals> = BTreeMap::new();
-        let mut callers: BTreeMap<(Key, Uuid), i64> = BTreeMap::new();
+        let mut callers: BTreeMap<(DateTime<Utc>, Uuid, Uuid), i32> = BTreeMap::new();
+        let mut people: BTreeMap<(DateTime<Utc>, Uuid), i32> = BTreeMap::new();
         for call in calls {
             let key = (grain.floor(call.started_at), call.server_id, call.status);
             let latency = call.latency_ms.unwrap_or(0);
@@ -84,11 +105,14 @@ pub async fn add_finished(
             entry.latency_sum += latency.max(0) as i64;
             entry.histogram.record(latency);
             if let Some(user) = call.user_id {
-                *callers.entry((key, user)).or_default() += 1;
+                let bit = status_bit(call.status);
+                *callers.entry((key.0, call.server_id, user)).or_default() |= bit;
+                *people.entry((key.0, user)).or_default() |= bit;
             }
         }
         upsert_totals(tx, grain, totals).await?;
         upsert_callers(tx, grain, callers).await?;
+        upsert_people(tx, grain, people).await?;
     }
     Ok(())
 }
@@ -142,37 +166,62 @@ async fn upsert_totals(
 async fn upsert_callers(
     tx: &mut Transaction<'_, Postgres>,
     grain: Grain,
-    callers: BTreeMap<(Key, Uuid), i64>,
+    callers: BTreeMap<(DateTime<Utc>, Uuid, Uuid), i32>,
 ) -> sqlx::Result<()> {
     if callers.is_empty() {
         return Ok(());
     }
     let n = callers.len();
-    let (mut buckets, mut servers, mut statuses) = (
+    let (mut buckets, mut servers, mut users, mut masks) = (
+        Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    let (mut users, mut calls) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for (((bucket, server, status), user), count) in callers {
+    for ((bucket, server, user), mask) in callers {
         buckets.push(bucket);
         servers.push(server);
-        statuses.push(status.as_str());
         users.push(user);
-        calls.push(count);
+        masks.push(mask);
     }
     let table = grain.users_table();
     sqlx::query(&format!(
-        "INSERT INTO {table} (bucket, server_id, status, user_id, calls) \
-         SELECT b, s, st::call_status, u, c \
-         FROM UNNEST($1::timestamptz[], $2::uuid[], $3::text[], $4::uuid[], $5::int8[]) AS t(b, s, st, u, c) \
-         ON CONFLICT (bucket, server_id, status, user_id) DO UPDATE SET calls = {table}.calls + EXCLUDED.calls"
+        "INSERT INTO {table} (bucket, server_id, user_id, statuses) \
+         SELECT * FROM UNNEST($1::timestamptz[], $2::uuid[], $3::uuid[], $4::int4[]) \
+         ON CONFLICT (bucket, server_id, user_id) DO UPDATE SET statuses = {table}.statuses | EXCLUDED.statuses"
     ))
     .bind(&buckets)
     .bind(&servers)
-    .bind(&statuses)
     .bind(&users)
-    .bind(&calls)
+    .bind(&masks)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+async fn upsert_people(
+    tx: &mut Transaction<'_, Postgres>,
+    grain: Grain,
+    people: BTreeMap<(DateTime<Utc>, Uuid), i32>,
+) -> sqlx::Result<()> {
+    if people.is_empty() {
+        return Ok(());
+    }
+    let (mut buckets, mut users, mut masks) = (Vec::new(), Vec::new(), Vec::new());
+    for ((bucket, user), mask) in people {
+        buckets.push(bucket);
+        users.push(user);
+        masks.push(mask);
+    }
+    let table = grain.people_table();
+    sqlx::query(&format!(
+        "INSERT INTO {table} (bucket, user_id, statuses) \
+         SELECT * FROM UNNEST($1::timestamptz[], $2::uuid[], $3::int4[]) \
+         ON CONFLICT (bucket, user_id) DO UPDATE SET statuses = {table}.statuses | EXCLUDED.statuses"
+    ))
+    .bind(&buckets)
+    .bind(&users)
+    .bind(&masks)
     .execute(&mut **tx)
     .await
     .map(|_| ())

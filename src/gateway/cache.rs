@@ -163,6 +163,7 @@ impl GatewayCache {
             Change::Token(_) => self.tokens.invalidate_all(),
             Change::Server(_) | Change::Deployment { .. } => self.servers.invalidate_all(),
             Change::Restrictions { .. } => self.restrictions.invalidate_all(),
+            Change::Barrier(_) => {}
             Change::Resync => {
                 self.tokens.invalidate_all();
                 self.users.invalidate_all();

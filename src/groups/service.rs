@@ -60,6 +60,7 @@ pub async fn restrict_tool(
     .await?;
     tx.commit().await?;
     state.changes.publish(Change::Restrictions { server_id });
+    state.changes.settle().await;
     Ok(())
 }
 
@@ -94,6 +95,7 @@ pub async fn unrestrict_tool(
     }
     tx.commit().await?;
     state.changes.publish(Change::Restrictions { server_id });
+    state.changes.settle().await;
     Ok(())
 }
 
@@ -257,6 +259,7 @@ pub async fn delete(state: &AppState, admin: &Admin, id: Uuid) -> Result<(), App
     for server_id in servers {
         state.changes.publish(Change::Restrictions { server_id });
     }
+    state.changes.settle().await;
     Ok(())
 }
 
@@ -297,6 +300,7 @@ pub async fn move_member(
     .await?;
     tx.commit().await?;
     state.changes.publish(Change::User(user_id));
+    state.changes.settle().await;
     Ok(Some(from))
 }
 
@@ -403,5 +407,6 @@ pub async fn set_restrictions(
     .await?;
     tx.commit().await?;
     state.changes.publish(Change::Restrictions { server_id });
+    state.changes.settle().await;
     Ok(())
 }

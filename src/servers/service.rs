@@ -172,6 +172,7 @@ pub async fn create(
         .ok_or(AppError::Internal)?;
     tx.commit().await?;
     state.changes.publish(Change::Server(id));
+    state.changes.settle().await;
     refresh_tools_later(state, id);
     Ok(row)
 }
@@ -222,6 +223,7 @@ pub async fn set_status(
         .ok_or(AppError::Internal)?;
     tx.commit().await?;
     state.changes.publish(Change::Server(id));
+    state.changes.settle().await;
     if status == ServerStatus::Active {
         refresh_tools_later(state, id);
     }
@@ -304,6 +306,7 @@ pub async fn update_details(
         .ok_or(AppError::Internal)?;
     tx.commit().await?;
     state.changes.publish(Change::Server(id));
+    state.changes.settle().await;
     Ok(row)
 }
 
@@ -359,6 +362,7 @@ pub async fn redeploy(state: &AppState, admin: &Admin, id: Uuid) -> Result<Serve
         .ok_or(AppError::Internal)?;
     tx.commit().await?;
     state.changes.publish(Change::Server(id));
+    state.changes.settle().await;
     refresh_tools_later(state, id);
     Ok(row)
 }

@@ -101,6 +101,7 @@ pub async fn revoke(state: &AppState, user: &CurrentUser, id: Uuid) -> Result<To
     .await?;
     tx.commit().await?;
     state.changes.publish(Change::Token(id));
+    state.changes.settle().await;
     Ok(row.into())
 }
 

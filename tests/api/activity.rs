@@ -323,8 +323,9 @@ async fn rollups_kept_by_the_recorder_equal_a_rebuild_from_the_calls() {
                 .fetch_all(&pool)
                 .await
                 .unwrap();
-        let users: Vec<(String, Uuid, i64)> = sqlx::query_as(
-            "SELECT status::text, user_id, calls FROM activity_hourly_users ORDER BY 1",
+        let users: Vec<(String, Uuid, i32)> = sqlx::query_as(
+            "SELECT 'server', user_id, statuses FROM activity_hourly_users \
+             UNION ALL SELECT 'everywhere', user_id, statuses FROM activity_daily_people ORDER BY 1",
         )
         .fetch_all(&pool)
         .await
