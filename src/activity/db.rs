@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::{
     ActivitySummary, CallPage, CallStatus, CallView, Volume, VolumeBucket,
-    histogram::{BUCKETS, Histogram},
+    histogram::Histogram,
     rollup::{Grain, status_bit},
 };
 
@@ -212,9 +212,10 @@ async fn finished_totals(
         if plan.raw.is_empty() {
             return Ok(Vec::new());
         }
+        // Grouped by the exact latency (a few thousand distinct values at most) and bucketed
+        // here: cheaper than calling the SQL bucket function once per call.
         let mut qb = QueryBuilder::new(
-            "SELECT c.server_id, c.status::text, count(*), coalesce(sum(c.latency_ms), 0)::int8, \
-                    gatehouse_latency_bucket(c.latency_ms) \
+            "SELECT c.server_id, c.status::text, count(*), coalesce(c.latency_ms, 0) \
              FROM tool_calls c WHERE true",
         );
         push_spans(&mut qb, "c.started_at", &plan.raw);
@@ -225,8 +226,8 @@ async fn finished_totals(
                 .push(")");
         }
         push_statuses(&mut qb, "c.status", &statuses);
-        qb.push(" GROUP BY 1, 2, 5");
-        qb.build_query_as::<(Uuid, String, i64, i64, i32)>()
+        qb.push(" GROUP BY 1, 2, 4");
+        qb.build_query_as::<(Uuid, String, i64, i32)>()
             .fetch_all(pool)
             .await
     };
@@ -250,13 +251,11 @@ async fn finished_totals(
         t.latency_sum += latency_sum;
         t.histogram.add_counts(&hist);
     }
-    for (server, status, calls, latency_sum, bucket) in raw {
+    for (server, status, calls, latency) in raw {
         let t = totals.entry(server).or_default();
         t.by_status[status_index(parse_status(&status))] += calls;
-        t.latency_sum += latency_sum;
-        let mut counts = [0i32; BUCKETS];
-        counts[(bucket.max(0) as usize).min(BUCKETS - 1)] = calls as i32;
-        t.histogram.add_counts(&counts);
+        t.latency_sum += latency.max(0) as i64 * calls;
+        t.histogram.record_many(latency, calls);
     }
     Ok(totals)
 }

@@ -51,8 +51,13 @@ impl Default for Histogram {
 
 impl Histogram {
     pub fn record(&mut self, ms: i32) {
-        self.counts[bucket(ms)] += 1;
-        self.total += 1;
+        self.record_many(ms, 1);
+    }
+
+    /// Records `n` calls that took `ms` each.
+    pub fn record_many(&mut self, ms: i32, n: i64) {
+        self.counts[bucket(ms)] += n;
+        self.total += n;
     }
 
     /// Adds a stored histogram (an `integer[]` column).
