@@ -7,7 +7,7 @@ const port = Number(process.env.GATEHOUSE_E2E_PORT ?? 3100);
 export default defineConfig({
   testDir: './tests',
   outputDir: '../test-artifacts/playwright',
-  timeout: 30_000,
+  timeout: 60_000,
   expect: { timeout: 10_000 },
   fullyParallel: false,
   workers: 1,

@@ -42,7 +42,7 @@ test('an admin manages groups: create, move a member after a confirmation, restr
   await expect(card).toBeVisible();
   // Search narrows the list; "Select all" checks only what is shown.
   await card.getByPlaceholder('Search tools').fill('echo');
-  await card.getByRole('button', { name: 'Select all' }).click();
+  await card.getByRole('button', { name: 'Select all', exact: true }).click();
   await card.getByPlaceholder('Search tools').fill('');
   await expect(card.getByRole('checkbox', { name: /^echo/ })).toBeChecked();
   await expect(card.getByRole('checkbox', { name: /^get-sum/ })).not.toBeChecked();

@@ -84,6 +84,30 @@ pub fn GroupsPage() -> impl IntoView {
 
 pub type GroupResource = Resource<Result<GroupDetail, AppError>>;
 
+/// Bumped when an action on the page changed the group, so everything on it reads it again
+/// (with JavaScript the page is not reloaded after a form).
+#[derive(Clone, Copy)]
+struct GroupVersion(RwSignal<u32>);
+
+fn refresh_group_on<S>(action: ServerAction<S>)
+where
+    S: leptos::server_fn::ServerFn + Send + Sync + Clone + 'static,
+    S::Output: Send + Sync + 'static,
+    S::Error: Send + Sync + 'static,
+{
+    let version = expect_context::<GroupVersion>();
+    let value = action.value();
+    Effect::watch(
+        move || action.version().get(),
+        move |_, _, _| {
+            if value.with_untracked(|v| matches!(v, Some(Ok(_)))) {
+                version.0.update(|n| *n += 1);
+            }
+        },
+        false,
+    );
+}
+
 /// The group id in the URL; a malformed one reads as no group.
 fn use_group_id() -> Memo<Uuid> {
     let params = use_params_map();
@@ -99,7 +123,10 @@ fn use_group_id() -> Memo<Uuid> {
 #[component]
 pub fn GroupLayout() -> impl IntoView {
     let id = use_group_id();
-    let group: GroupResource = Resource::new(move || id.get(), get_group);
+    let version = GroupVersion(RwSignal::new(0));
+    provide_context(version);
+    let group: GroupResource =
+        Resource::new(move || (id.get(), version.0.get()), |(id, _)| get_group(id));
     provide_context(group);
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading the group…"</p> }>
@@ -161,9 +188,10 @@ pub fn GroupMembersTab() -> impl IntoView {
     });
     let add = Memo::new(move |_| query.read().get("add").unwrap_or_default());
     let added = move || query.read().get("added").is_some();
+    let version = expect_context::<GroupVersion>();
     let members = Resource::new(
-        move || (id.get(), q.get(), page.get()),
-        |(id, q, page)| group_members(id, q, page),
+        move || (id.get(), q.get(), page.get(), version.0.get()),
+        |(id, q, page, _)| group_members(id, q, page),
     );
     let candidate = Resource::new(
         move || add.get(),
@@ -177,6 +205,8 @@ pub fn GroupMembersTab() -> impl IntoView {
     );
     let add_action = ServerAction::<AddMember>::new();
     let remove_action = ServerAction::<RemoveMember>::new();
+    refresh_group_on(add_action);
+    refresh_group_on(remove_action);
     let remove_value = remove_action.value();
     view! {
         <Show when=added>
@@ -287,7 +317,11 @@ pub fn GroupMembersTab() -> impl IntoView {
 #[component]
 pub fn GroupToolsTab() -> impl IntoView {
     let id = use_group_id();
-    let tools = Resource::new(move || id.get(), group_tools);
+    let version = expect_context::<GroupVersion>();
+    let tools = Resource::new(
+        move || (id.get(), version.0.get()),
+        |(id, _)| group_tools(id),
+    );
     let query = use_query_map();
     let saved = move || query.read().get("saved").is_some();
     view! {
@@ -315,6 +349,7 @@ pub fn GroupToolsTab() -> impl IntoView {
 #[component]
 fn ServerTools(group_id: Uuid, access: ServerAccess) -> impl IntoView {
     let save = ServerAction::<SetRestrictions>::new();
+    refresh_group_on(save);
     let value = save.value();
     let hydrated = use_hydrated();
     let checked = RwSignal::new(
@@ -442,8 +477,10 @@ pub fn GroupSettingsTab() -> impl IntoView {
 #[component]
 fn GroupSettings(detail: GroupDetail) -> impl IntoView {
     let rename = ServerAction::<RenameGroup>::new();
+    refresh_group_on(rename);
     let rename_value = rename.value();
     let make_default = ServerAction::<MakeDefaultGroup>::new();
+    refresh_group_on(make_default);
     let default_value = make_default.value();
     let delete = ServerAction::<DeleteGroup>::new();
     let delete_value = delete.value();
