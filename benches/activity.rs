@@ -243,7 +243,7 @@ fn main() {
             gatehouse::db::migrate(&pool).await.unwrap();
 
             let started = Instant::now();
-            seed::seed(&pool, &seed::SeedOptions { calls: *calls, servers: 50, users: 500, days: 30 }, |w| {
+            seed::seed(&pool, &seed::SeedOptions { calls: *calls, servers: 50, users: 500, days: 30, bulk: true }, |w| {
                 eprintln!("  seeded {w}");
             })
             .await

@@ -69,6 +69,10 @@ struct SeedActivityArgs {
     /// Calls are spread over this many days before now.
     #[arg(long, default_value_t = 30)]
     days: u32,
+    /// Drop the activity table's indexes while loading and rebuild them after (much faster
+    /// for millions of calls; queries are slow until it finishes).
+    #[arg(long)]
+    bulk: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -198,6 +202,7 @@ async fn seed_activity(args: SeedActivityArgs) -> anyhow::Result<()> {
         servers: args.servers,
         users: args.users,
         days: args.days,
+        bulk: args.bulk,
     };
     with_database(&args.database, |pool| async move {
         let started = std::time::Instant::now();

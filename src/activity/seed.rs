@@ -11,6 +11,10 @@ pub struct SeedOptions {
     pub servers: u32,
     pub users: u32,
     pub days: u32,
+    /// Drop `tool_calls`' secondary indexes while loading and build them again afterwards:
+    /// several times faster for millions of calls, but the table is slow to query meanwhile.
+    /// For benchmarks and demo databases.
+    pub bulk: bool,
 }
 
 /// Rows per transaction: large enough to be fast, small enough to show progress.
@@ -81,6 +85,22 @@ pub async fn seed(
     .await?;
     tx.commit().await?;
 
+    // The index definitions as the database has them, so they come back exactly.
+    let indexes: Vec<(String, String)> = if options.bulk {
+        sqlx::query_as(
+            "SELECT indexname::text, indexdef FROM pg_indexes \
+             WHERE schemaname = current_schema() AND tablename = 'tool_calls' AND indexname <> 'tool_calls_pkey'",
+        )
+        .fetch_all(pool)
+        .await?
+    } else {
+        Vec::new()
+    };
+    for (name, _) in &indexes {
+        sqlx::query(&format!("DROP INDEX IF EXISTS \"{name}\""))
+            .execute(pool)
+            .await?;
+    }
     let mut written = 0;
     while written < options.calls {
         let batch = BATCH.min(options.calls - written);
@@ -95,6 +115,9 @@ pub async fn seed(
             .await?;
         written += batch;
         progress(written);
+    }
+    for (_, definition) in &indexes {
+        sqlx::query(definition).execute(pool).await?;
     }
     sqlx::query("SELECT gatehouse_rebuild_activity_rollups()")
         .execute(pool)

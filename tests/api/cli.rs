@@ -182,3 +182,58 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[tokio::test]
+async fn seed_activity_writes_realistic_calls_and_leaves_the_indexes_and_rollups_in_place() {
+    let (name, pool) = fresh_database().await;
+    let app = spawn_app_on(pool, &name).await;
+    let indexes = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'tool_calls' ORDER BY indexname",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+    };
+    let before = indexes().await;
+    let output = Command::new(BIN)
+        .args(["dev", "seed-activity", "--calls", "5000", "--servers", "4"])
+        .args(["--users", "20", "--days", "7", "--bulk"])
+        .env("DATABASE_URL", &app.database_url)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Added 5000 calls over 4 servers"));
+    assert_eq!(indexes().await, before, "every index is back as it was");
+
+    let (calls, servers, people, oldest): (i64, i64, i64, chrono::DateTime<chrono::Utc>) =
+        sqlx::query_as(
+            "SELECT count(*), count(DISTINCT server_id), count(DISTINCT user_id), min(started_at) FROM tool_calls",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!((calls, servers), (5000, 4));
+    assert!(people > 10 && people <= 20);
+    assert!(oldest > chrono::Utc::now() - chrono::TimeDelta::days(7));
+    let by_status: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status::text, count(*) FROM tool_calls GROUP BY 1 ORDER BY 2 DESC")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(by_status[0].0, "success");
+    assert!(by_status[0].1 > 4500, "a few percent fail: {by_status:?}");
+    assert!(
+        by_status.len() >= 3,
+        "errors, denials and timeouts too: {by_status:?}"
+    );
+    let rolled: i64 = sqlx::query_scalar("SELECT sum(calls)::int8 FROM activity_daily")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(rolled, 5000, "the rollups were rebuilt");
+}
