@@ -26,6 +26,10 @@ pub enum Change {
     /// Notifications may have been missed (the listener reconnected, or a cache fell behind):
     /// forget everything.
     Resync,
+    /// The tools a server lists changed (a deployment or a refresh).
+    ServerTools {
+        server_id: Uuid,
+    },
     /// A marker [`ChangeFeed::settle`] sends itself; caches ignore it.
     Barrier(Uuid),
 }
@@ -39,8 +43,8 @@ impl Change {
             "servers" => Change::Server(id),
             "users" => Change::User(id),
             "api_tokens" => Change::Token(id),
-            // A server's tool list decides whether a group that restricts all of it sees it.
-            "tool_restrictions" | "server_tools" => Change::Restrictions { server_id: id },
+            "tool_restrictions" => Change::Restrictions { server_id: id },
+            "server_tools" => Change::ServerTools { server_id: id },
             "deployments" => Change::Deployment { server_id: id },
             "barrier" => Change::Barrier(id),
             _ => return None,

@@ -60,9 +60,6 @@ pub struct ServerEntry {
 #[derive(Debug, Default)]
 pub struct Restrictions {
     pub tools: HashSet<String>,
-    /// Every tool the server lists is restricted: the group does not see the server at all
-    /// (SPEC S9), and its URL answers as if there were no server there.
-    pub hides_server: bool,
 }
 
 impl Restrictions {
@@ -72,6 +69,12 @@ impl Restrictions {
 
     pub fn is_empty(&self) -> bool {
         self.tools.is_empty()
+    }
+
+    /// Every tool the server lists is restricted: the group does not see the server at all
+    /// (SPEC S9), and its URL answers as if there were no server there.
+    pub fn hide(&self, listed: &[String]) -> bool {
+        !listed.is_empty() && listed.iter().all(|name| self.tools.contains(name))
     }
 }
 
@@ -108,6 +111,9 @@ pub struct GatewayCache {
     users: Cache<Uuid, Option<Arc<UserEntry>>>,
     servers: Cache<String, Option<Arc<ServerEntry>>>,
     restrictions: Cache<(Uuid, Uuid), Arc<Restrictions>>,
+    /// The tool names each server listed when last asked (only needed when a group restricts
+    /// some of them).
+    tool_names: Cache<Uuid, Arc<Vec<String>>>,
 }
 
 impl GatewayCache {
@@ -132,6 +138,10 @@ impl GatewayCache {
                 .build(),
             restrictions: Cache::builder()
                 .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+            tool_names: Cache::builder()
+                .max_capacity(10_000)
                 .time_to_live(ttl)
                 .build(),
         };
@@ -163,12 +173,14 @@ impl GatewayCache {
             Change::Token(_) => self.tokens.invalidate_all(),
             Change::Server(_) | Change::Deployment { .. } => self.servers.invalidate_all(),
             Change::Restrictions { .. } => self.restrictions.invalidate_all(),
+            Change::ServerTools { server_id } => self.tool_names.invalidate(server_id).await,
             Change::Barrier(_) => {}
             Change::Resync => {
                 self.tokens.invalidate_all();
                 self.users.invalidate_all();
                 self.servers.invalidate_all();
                 self.restrictions.invalidate_all();
+                self.tool_names.invalidate_all();
             }
         }
     }
@@ -260,26 +272,38 @@ impl GatewayCache {
         let pool = self.pool.clone();
         self.restrictions
             .try_get_with((group_id, server_id), async move {
-                // The server's tools change with deployments and refreshes; both notify.
-                let (restricted, listed): (Vec<String>, Option<Vec<String>>) = sqlx::query_as(
-                    "SELECT array(SELECT tool_name FROM tool_restrictions WHERE group_id = $1 AND server_id = $2), \
-                            (SELECT array(SELECT t->>'name' FROM jsonb_array_elements(tools) t) \
-                             FROM server_tools WHERE server_id = $2)",
+                let names: Vec<String> = sqlx::query_scalar(
+                    "SELECT tool_name FROM tool_restrictions WHERE group_id = $1 AND server_id = $2",
                 )
                 .bind(group_id)
                 .bind(server_id)
-                .fetch_one(&pool)
+                .fetch_all(&pool)
                 .await?;
-                let tools: HashSet<String> = restricted.into_iter().collect();
-                let listed = listed.unwrap_or_default();
-                let hides_server =
-                    !listed.is_empty() && listed.iter().all(|name| tools.contains(name));
                 Ok::<_, anyhow::Error>(Arc::new(Restrictions {
-                    tools,
-                    hides_server,
+                    tools: names.into_iter().collect(),
                 }))
             })
             .await
             .map_err(load_error("tool restrictions"))
+    }
+
+    /// The tool names `server_id` listed when last asked; `None` when they cannot be read now
+    /// (the caller then assumes the server is visible: the calls themselves are still checked).
+    pub async fn tool_names(&self, server_id: Uuid) -> Option<Arc<Vec<String>>> {
+        let pool = self.pool.clone();
+        self.tool_names
+            .try_get_with(server_id, async move {
+                let names: Option<Vec<String>> = sqlx::query_scalar(
+                    "SELECT array(SELECT t->>'name' FROM jsonb_array_elements(tools) t) \
+                     FROM server_tools WHERE server_id = $1",
+                )
+                .bind(server_id)
+                .fetch_optional(&pool)
+                .await?;
+                Ok::<_, anyhow::Error>(Arc::new(names.unwrap_or_default()))
+            })
+            .await
+            .map_err(|err| tracing::warn!(error = %err, "loading a server's tool names failed"))
+            .ok()
     }
 }

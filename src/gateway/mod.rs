@@ -377,14 +377,15 @@ async fn hidden_from(
     principal: &principal::Principal,
     server: &ServerEntry,
 ) -> Option<Response> {
-    match gateway
-        .shared
-        .cache
-        .restrictions(principal.group_id, server.id)
-        .await
-    {
-        Ok(restrictions) if restrictions.hides_server => Some(no_server_at(&server.slug)),
-        Ok(_) => None,
+    let cache = &gateway.shared.cache;
+    match cache.restrictions(principal.group_id, server.id).await {
+        Ok(restrictions) if restrictions.is_empty() => None,
+        Ok(restrictions) => {
+            let listed = cache.tool_names(server.id).await?;
+            restrictions
+                .hide(&listed)
+                .then(|| no_server_at(&server.slug))
+        }
         Err(err) => {
             tracing::error!(error = %err, "loading tool restrictions failed");
             Some(
