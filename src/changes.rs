@@ -30,14 +30,27 @@ pub enum Change {
     ServerTools {
         server_id: Uuid,
     },
-    /// A marker [`ChangeFeed::settle`] sends itself; caches ignore it.
+    /// A marker [`ChangeFeed::settle`] sends; each replica's cache answers it with an
+    /// [`Change::Ack`] once it has applied every change before it.
     Barrier(Uuid),
+    /// Replica `replica` has applied everything up to barrier `barrier`.
+    Ack {
+        barrier: Uuid,
+        replica: Uuid,
+    },
 }
 
 impl Change {
     /// Parses a notification payload such as `servers:7c9e…`.
     pub fn parse(payload: &str) -> Option<Change> {
         let (table, key) = payload.split_once(':')?;
+        if table == "ack" {
+            let (barrier, replica) = key.split_once(':')?;
+            return Some(Change::Ack {
+                barrier: Uuid::parse_str(barrier).ok()?,
+                replica: Uuid::parse_str(replica).ok()?,
+            });
+        }
         let id = Uuid::parse_str(key).ok()?;
         Some(match table {
             "servers" => Change::Server(id),
@@ -57,21 +70,36 @@ pub struct ChangeFeed {
     tx: broadcast::Sender<Change>,
     /// The database whose notifications this feed follows (none for a local feed).
     pool: Option<PgPool>,
+    /// This process among the replicas; its listening connection is named after it, so a
+    /// replica can count the others (`pg_stat_activity.application_name`).
+    replica: Uuid,
 }
+
+/// The `application_name` prefix of every replica's listening connection.
+const LISTENER_NAME: &str = "gatehouse-listener:";
 
 impl ChangeFeed {
     /// A feed that only carries local publications (tests of single pieces).
     pub fn local() -> Self {
         let (tx, _) = broadcast::channel(1024);
-        ChangeFeed { tx, pool: None }
+        ChangeFeed {
+            tx,
+            pool: None,
+            replica: Uuid::new_v4(),
+        }
     }
 
     /// Starts listening on `pool`'s database; returns once the first LISTEN is in place so
     /// no change committed after start-up is missed.
     pub async fn listen(pool: PgPool) -> anyhow::Result<Self> {
         let mut feed = Self::local();
-        let listener = connect(&pool).await?;
-        tokio::spawn(follow(pool.clone(), listener, feed.tx.clone()));
+        let listener = connect(&pool, feed.replica).await?;
+        tokio::spawn(follow(
+            pool.clone(),
+            listener,
+            feed.tx.clone(),
+            feed.replica,
+        ));
         feed.pool = Some(pool);
         Ok(feed)
     }
@@ -81,30 +109,63 @@ impl ChangeFeed {
         let _ = self.tx.send(change);
     }
 
-    /// Returns once the changes this process committed so far have reached every replica's
-    /// listener: Postgres delivers notifications to each listening connection in commit order,
-    /// so when a marker sent now comes back to this process, every replica has been sent what
-    /// was committed before it. Admin operations call this before answering, so a client that
-    /// waits for the answer finds the change in force on whichever replica it calls next.
-    /// Gives up after two seconds (Postgres away): the caches catch up when it returns.
+    /// This replica's id, for its acknowledgements.
+    pub fn replica(&self) -> Uuid {
+        self.replica
+    }
+
+    /// Acknowledges `barrier` to whoever is settling: everything before it is applied here.
+    pub async fn acknowledge(&self, barrier: Uuid) {
+        if let Some(pool) = &self.pool {
+            let _ = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(format!("ack:{barrier}:{}", self.replica))
+                .execute(pool)
+                .await;
+        }
+    }
+
+    /// Returns once every replica's caches have applied the changes this process committed so
+    /// far. It sends a marker after them (Postgres delivers notifications to each listener in
+    /// commit order), and each replica's cache acknowledges the marker after applying what came
+    /// before it. Admin operations call this before answering, so whichever replica a client
+    /// calls next already enforces the change. Replicas are the listening connections in
+    /// `pg_stat_activity`; one that does not answer within two seconds (busy, or going away)
+    /// is not waited for longer — its caches still catch up as the notifications arrive.
     pub async fn settle(&self) {
         let Some(pool) = &self.pool else {
             return;
         };
-        let id = Uuid::new_v4();
+        let barrier = Uuid::new_v4();
         let mut rx = self.tx.subscribe();
         let sent = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
-            .bind(format!("barrier:{id}"))
+            .bind(format!("barrier:{barrier}"))
             .execute(pool)
             .await;
+        let replicas: Vec<String> = sqlx::query_scalar(
+            "SELECT substr(application_name, $1) FROM pg_stat_activity \
+             WHERE datname = current_database() AND starts_with(application_name, $2)",
+        )
+        .bind(LISTENER_NAME.len() as i32 + 1)
+        .bind(LISTENER_NAME)
+        .fetch_all(pool)
+        .await
+        .unwrap_or_default();
         if sent.is_err() {
             return;
         }
+        let mut waiting: std::collections::HashSet<Uuid> =
+            replicas.iter().filter_map(|r| r.parse().ok()).collect();
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            loop {
+            while !waiting.is_empty() {
                 match rx.recv().await {
-                    Ok(Change::Barrier(marker)) if marker == id => break,
+                    Ok(Change::Ack {
+                        barrier: b,
+                        replica,
+                    }) if b == barrier => {
+                        waiting.remove(&replica);
+                    }
                     Err(broadcast::error::RecvError::Closed) => break,
                     _ => {}
                 }
@@ -118,8 +179,12 @@ impl ChangeFeed {
     }
 }
 
-async fn connect(pool: &PgPool) -> sqlx::Result<PgListener> {
+async fn connect(pool: &PgPool, replica: Uuid) -> sqlx::Result<PgListener> {
     let mut listener = PgListener::connect_with(pool).await?;
+    sqlx::query("SELECT set_config('application_name', $1, false)")
+        .bind(format!("{LISTENER_NAME}{replica}"))
+        .execute(&mut listener)
+        .await?;
     listener.listen(CHANNEL).await?;
     Ok(listener)
 }
@@ -127,7 +192,12 @@ async fn connect(pool: &PgPool) -> sqlx::Result<PgListener> {
 /// Relays notifications. When the connection drops, caches keep serving what they hold (while
 /// Postgres is away nothing can change); once listening again, anything may have changed in
 /// between, so caches start over.
-async fn follow(pool: PgPool, mut listener: PgListener, tx: broadcast::Sender<Change>) {
+async fn follow(
+    pool: PgPool,
+    mut listener: PgListener,
+    tx: broadcast::Sender<Change>,
+    replica: Uuid,
+) {
     loop {
         match listener.try_recv().await {
             Ok(Some(notification)) => match Change::parse(notification.payload()) {
@@ -144,7 +214,7 @@ async fn follow(pool: PgPool, mut listener: PgListener, tx: broadcast::Sender<Ch
                 let mut wait = Duration::from_millis(200);
                 listener = loop {
                     tokio::time::sleep(wait).await;
-                    match connect(&pool).await {
+                    match connect(&pool, replica).await {
                         Ok(listener) => break listener,
                         Err(err) => {
                             tracing::debug!(error = %err, "change feed reconnect failed");

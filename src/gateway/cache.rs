@@ -114,6 +114,7 @@ pub struct GatewayCache {
     /// The tool names each server listed when last asked (only needed when a group restricts
     /// some of them).
     tool_names: Cache<Uuid, Arc<Vec<String>>>,
+    changes: ChangeFeed,
 }
 
 impl GatewayCache {
@@ -124,6 +125,7 @@ impl GatewayCache {
         let cache = GatewayCache {
             pool,
             secrets,
+            changes: changes.clone(),
             tokens: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(ttl)
@@ -174,7 +176,9 @@ impl GatewayCache {
             Change::Server(_) | Change::Deployment { .. } => self.servers.invalidate_all(),
             Change::Restrictions { .. } => self.restrictions.invalidate_all(),
             Change::ServerTools { server_id } => self.tool_names.invalidate(server_id).await,
-            Change::Barrier(_) => {}
+            // Everything before the barrier is applied (changes arrive in order): say so.
+            Change::Barrier(barrier) => self.changes.acknowledge(*barrier).await,
+            Change::Ack { .. } => {}
             Change::Resync => {
                 self.tokens.invalidate_all();
                 self.users.invalidate_all();
