@@ -169,31 +169,29 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ensure_demo_admin(&pool, &config).await?;
         }
         let app = Application::build(config.clone(), pool).await?;
+        // Listening for signals before saying "ready": a SIGTERM right after must stop
+        // Gatehouse gracefully, not kill it.
+        let shutdown = shutdown_signal()?;
         tracing::info!(url = %config.public_url, addr = %app.local_addr(), "Gatehouse is ready");
-        app.run_until_stopped(shutdown_signal()).await?;
+        app.run_until_stopped(shutdown).await?;
         tracing::info!("stopped serving; shutting down");
         Ok(())
     })
     .await
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the
+/// future is first polled.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
+    })
 }
 
 async fn seed_activity(args: SeedActivityArgs) -> anyhow::Result<()> {

@@ -267,6 +267,9 @@ async fn the_latency_buckets_of_postgres_and_rust_agree() {
     }
 }
 
+/// A row of `activity_hourly`: bucket, status, calls, latency sum, histogram.
+type HourlyRow = (DateTime<Utc>, String, i64, i64, Vec<i32>);
+
 #[tokio::test]
 async fn rollups_kept_by_the_recorder_equal_a_rebuild_from_the_calls() {
     let app = spawn_app().await;
@@ -311,21 +314,23 @@ async fn rollups_kept_by_the_recorder_equal_a_rebuild_from_the_calls() {
     }
     app.state.gateway.flush_activity().await;
 
+    // Ordered by every column: the calls may straddle an hour or a day.
     let snapshot = |pool: sqlx::PgPool| async move {
-        let totals: Vec<(String, i64, i64, Vec<i32>)> = sqlx::query_as(
-            "SELECT status::text, calls, latency_sum, latency_hist FROM activity_hourly ORDER BY 1",
+        let totals: Vec<HourlyRow> = sqlx::query_as(
+            "SELECT bucket, status::text, calls, latency_sum, latency_hist FROM activity_hourly ORDER BY 1, 2",
         )
         .fetch_all(&pool)
         .await
         .unwrap();
-        let daily: Vec<(String, i64)> =
-            sqlx::query_as("SELECT status::text, calls FROM activity_daily ORDER BY 1")
-                .fetch_all(&pool)
-                .await
-                .unwrap();
-        let users: Vec<(String, Uuid, i32)> = sqlx::query_as(
-            "SELECT 'server', user_id, statuses FROM activity_hourly_users \
-             UNION ALL SELECT 'everywhere', user_id, statuses FROM activity_daily_people ORDER BY 1",
+        let daily: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status::text, sum(calls)::int8 FROM activity_daily GROUP BY 1 ORDER BY 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let users: Vec<(String, DateTime<Utc>, Uuid, i32)> = sqlx::query_as(
+            "SELECT 'server', bucket, user_id, statuses FROM activity_hourly_users \
+             UNION ALL SELECT 'everywhere', bucket, user_id, statuses FROM activity_daily_people ORDER BY 1, 2, 3",
         )
         .fetch_all(&pool)
         .await
