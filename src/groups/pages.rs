@@ -95,17 +95,7 @@ where
     S::Output: Send + Sync + 'static,
     S::Error: Send + Sync + 'static,
 {
-    let version = expect_context::<GroupVersion>();
-    let value = action.value();
-    Effect::watch(
-        move || action.version().get(),
-        move |_, _, _| {
-            if value.with_untracked(|v| matches!(v, Some(Ok(_)))) {
-                version.0.update(|n| *n += 1);
-            }
-        },
-        false,
-    );
+    crate::ui::bump_on_success(action, expect_context::<GroupVersion>().0);
 }
 
 /// The group id in the URL; a malformed one reads as no group.

@@ -77,6 +77,27 @@ pub fn ErrorNotice(error: AppError) -> impl IntoView {
     }
 }
 
+/// Adds one to `version` each time `action` succeeds, so resources keyed on it read again
+/// (with JavaScript a form does not reload the page). A failed action leaves the page as it
+/// is, so its error stays on screen.
+pub fn bump_on_success<S>(action: ServerAction<S>, version: RwSignal<u32>)
+where
+    S: leptos::server_fn::ServerFn + Send + Sync + Clone + 'static,
+    S::Output: Send + Sync + 'static,
+    S::Error: Send + Sync + 'static,
+{
+    let value = action.value();
+    Effect::watch(
+        move || action.version().get(),
+        move |_, _, _| {
+            if value.with_untracked(|v| matches!(v, Some(Ok(_)))) {
+                version.update(|n| *n += 1);
+            }
+        },
+        false,
+    );
+}
+
 /// Error for `field` from the last submission of a form's action.
 pub fn field_error<T, V>(value: V, field: &'static str) -> Signal<Option<String>>
 where

@@ -31,25 +31,14 @@ pub fn use_server() -> ServerResource {
 #[derive(Clone, Copy)]
 pub struct ServerVersion(RwSignal<u32>);
 
-/// Re-reads the server (header and tabs) each time `action` succeeds. A failed action leaves
-/// the page as it is, so its error stays on screen.
+/// Re-reads the server (header and tabs) each time `action` succeeds.
 pub fn refresh_server_on<S>(action: ServerAction<S>)
 where
     S: leptos::server_fn::ServerFn + Send + Sync + Clone + 'static,
     S::Output: Send + Sync + 'static,
     S::Error: Send + Sync + 'static,
 {
-    let version = expect_context::<ServerVersion>();
-    let value = action.value();
-    Effect::watch(
-        move || action.version().get(),
-        move |_, _, _| {
-            if value.with_untracked(|v| matches!(v, Some(Ok(_)))) {
-                version.0.update(|n| *n += 1);
-            }
-        },
-        false,
-    );
+    crate::ui::bump_on_success(action, expect_context::<ServerVersion>().0);
 }
 
 #[component]
