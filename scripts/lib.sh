@@ -151,7 +151,7 @@ build_site() {
   local site="$ROOT/target/site" pkg="$ROOT/target/site/pkg" wasm_target="$ROOT/target/wasm"
   step "Building the browser bundle"
   mkdir -p "$pkg"
-  (cd "$ROOT" && env "${WASM_ENV[@]}" CARGO_TARGET_DIR="$wasm_target" cargo build -q --lib \
+  (cd "$ROOT" && env "${WASM_ENV[@]}" CARGO_TARGET_DIR="$wasm_target" cargo rustc -q --lib --crate-type cdylib \
      --target wasm32-unknown-unknown --no-default-features --features hydrate --profile wasm-release >&2)
   local built="$wasm_target/wasm32-unknown-unknown/wasm-release/gatehouse.wasm"
   # Leptos loads `<name>_bg.wasm` unless the server was compiled with LEPTOS_OUTPUT_NAME set;

@@ -55,7 +55,7 @@ impl Change {
         Some(match table {
             "servers" => Change::Server(id),
             "users" => Change::User(id),
-            "api_tokens" => Change::Token(id),
+            "api_tokens" | "oauth_grants" => Change::Token(id),
             "tool_restrictions" => Change::Restrictions { server_id: id },
             "server_tools" => Change::ServerTools { server_id: id },
             "deployments" => Change::Deployment { server_id: id },

@@ -52,6 +52,11 @@ pub struct ServeArgs {
     /// spill file in the data directory.
     #[arg(long, env = "GATEHOUSE_ACTIVITY_BUFFER_ROWS", default_value_t = 50_000)]
     pub activity_buffer_rows: usize,
+    /// Development only: let OAuth clients name a Client ID Metadata Document on a private,
+    /// loopback or link-local address, or over plain http. Off, such documents are refused
+    /// without being fetched (they are how a server is tricked into reaching its own network).
+    #[arg(long, env = "GATEHOUSE_OAUTH_ALLOW_PRIVATE_METADATA")]
+    pub oauth_allow_private_metadata: bool,
 }
 
 /// Settings the running application needs, resolved and checked.
@@ -63,6 +68,8 @@ pub struct Config {
     pub site_root: PathBuf,
     pub secret_key: Option<SecretString>,
     pub activity_buffer_rows: usize,
+    /// See [`ServeArgs::oauth_allow_private_metadata`].
+    pub oauth_allow_private_metadata: bool,
 }
 
 impl Config {
@@ -89,6 +96,7 @@ impl Config {
                 .filter(|k| !k.trim().is_empty())
                 .map(|k| SecretString::from(k.to_owned())),
             activity_buffer_rows: args.activity_buffer_rows,
+            oauth_allow_private_metadata: args.oauth_allow_private_metadata,
         })
     }
 
@@ -102,6 +110,7 @@ impl Config {
             site_root: default_site_root(),
             secret_key: None,
             activity_buffer_rows: 50_000,
+            oauth_allow_private_metadata: false,
         }
     }
 
@@ -113,6 +122,11 @@ impl Config {
     /// An absolute URL for `path` (which starts with `/`) under the public base URL.
     pub fn url_for(&self, path: &str) -> String {
         format!("{}{path}", self.public_url.as_str().trim_end_matches('/'))
+    }
+
+    /// The public base URL without a trailing slash: the OAuth issuer.
+    pub fn base_url(&self) -> &str {
+        self.public_url.as_str().trim_end_matches('/')
     }
 
     /// The public origin, `scheme://host[:port]`, without a trailing slash.

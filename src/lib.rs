@@ -11,6 +11,7 @@ pub mod app;
 pub mod audit;
 pub mod error;
 pub mod groups;
+pub mod oauth;
 pub mod servers;
 pub mod tokens;
 pub mod ui;

@@ -157,6 +157,7 @@ fn router(state: AppState) -> Router {
     let dashboard = Router::new()
         .merge(crate::api::router())
         .merge(crate::activity::routes::router())
+        .merge(crate::oauth::router())
         .leptos_routes_with_context(
             &state,
             generate_route_list(App),
@@ -200,8 +201,11 @@ fn spawn_maintenance(pool: PgPool) {
                 .execute(&pool)
                 .await;
             let attempts = accounts::throttle::prune(&pool).await;
-            if let (Err(err), _) | (_, Err(err)) = (sessions.map(|_| ()), attempts.map(|_| ())) {
-                tracing::warn!(error = %err, "housekeeping failed; will retry");
+            let oauth = crate::oauth::db::prune(&pool).await;
+            for result in [sessions.map(|_| ()), attempts.map(|_| ()), oauth] {
+                if let Err(err) = result {
+                    tracing::warn!(error = %err, "housekeeping failed; will retry");
+                }
             }
         }
     });

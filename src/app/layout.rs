@@ -59,6 +59,18 @@ const NAV: &[NavItem] = &[
         exact: false,
     },
     NavItem {
+        href: "/oauth-clients",
+        label: "OAuth clients",
+        admin_only: true,
+        exact: false,
+    },
+    NavItem {
+        href: "/connections",
+        label: "Connections",
+        admin_only: false,
+        exact: false,
+    },
+    NavItem {
         href: "/tokens",
         label: "Tokens",
         admin_only: false,

@@ -17,6 +17,7 @@ use crate::activity::ActivityPage;
 use crate::audit::AuditPage;
 use crate::error::AppError;
 use crate::groups;
+use crate::oauth::{ConnectionsPage, ConsentPage, OAuthClientsPage};
 use crate::servers::pages as servers;
 use crate::tokens::TokensPage;
 pub use layout::use_me;
@@ -57,10 +58,13 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=NotFound>
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/oauth/consent") view=ConsentPage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=layout::SignedIn ssr=SsrMode::Async>
                     <Route path=path!("") view=home::HomePage ssr=SsrMode::Async/>
                     <Route path=path!("profile") view=ProfilePage ssr=SsrMode::Async/>
                     <Route path=path!("tokens") view=TokensPage ssr=SsrMode::Async/>
+                    <Route path=path!("connections") view=ConnectionsPage ssr=SsrMode::Async/>
+                    <Route path=path!("oauth-clients") view=OAuthClientsPage ssr=SsrMode::Async/>
                     <Route path=path!("activity") view=ActivityPage ssr=SsrMode::Async/>
                     <Route path=path!("audit") view=AuditPage ssr=SsrMode::Async/>
                     <Route path=path!("users") view=UsersPage ssr=SsrMode::Async/>

@@ -20,9 +20,21 @@ use crate::{
     tokens::db as tokens_db,
 };
 
+/// Where a bearer token came from, which decides how a wrong server is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    /// Minted in the dashboard; may be limited to some servers (`403 insufficient_scope`).
+    Personal,
+    /// Issued by the OAuth server for one resource (RFC 8707): any other is `401
+    /// invalid_token`, as a token for another audience is no token at all here.
+    OAuth,
+}
+
 #[derive(Debug)]
 pub struct TokenEntry {
+    /// The personal token's id, or the OAuth grant's.
     pub id: Uuid,
+    pub kind: TokenKind,
     pub user_id: Uuid,
     pub server_ids: Option<Vec<Uuid>>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -192,12 +204,27 @@ impl GatewayCache {
     pub async fn token(&self, bearer: &str) -> Result<Option<Arc<TokenEntry>>, LoadError> {
         let digest = token_digest(bearer);
         let pool = self.pool.clone();
+        let oauth = bearer.starts_with(crate::oauth::ACCESS_TOKEN_PREFIX);
         self.tokens
             .try_get_with(digest, async move {
+                if oauth {
+                    let row = crate::oauth::db::find_access(&pool, &digest).await?;
+                    return Ok::<_, anyhow::Error>(row.map(|row| {
+                        Arc::new(TokenEntry {
+                            id: row.grant_id,
+                            kind: TokenKind::OAuth,
+                            user_id: row.user_id,
+                            server_ids: row.server_id.map(|id| vec![id]),
+                            expires_at: Some(row.expires_at),
+                            revoked: row.revoked,
+                        })
+                    }));
+                }
                 let row = tokens_db::find_by_digest(&pool, &digest).await?;
                 Ok::<_, anyhow::Error>(row.map(|row| {
                     Arc::new(TokenEntry {
                         id: row.id,
+                        kind: TokenKind::Personal,
                         user_id: row.user_id,
                         server_ids: row.server_ids,
                         expires_at: row.expires_at,

@@ -105,6 +105,7 @@ pub async fn open(
         request.headers(),
         request.uri(),
         server.id,
+        || gateway.resource_metadata(&server.slug),
     )
     .await
     {
@@ -190,13 +191,18 @@ pub async fn message(
         Err(response) => return response,
     };
     let (mut parts, body) = request.into_parts();
-    let principal =
-        match principal::authenticate(&gateway.shared.cache, &parts.headers, &parts.uri, server.id)
-            .await
-        {
-            Ok(principal) => principal,
-            Err(failure) => return failure.into_response(),
-        };
+    let principal = match principal::authenticate(
+        &gateway.shared.cache,
+        &parts.headers,
+        &parts.uri,
+        server.id,
+        || gateway.resource_metadata(&server.slug),
+    )
+    .await
+    {
+        Ok(principal) => principal,
+        Err(failure) => return failure.into_response(),
+    };
     if let Some(hidden) = hidden_from(&gateway, &principal, &server).await {
         return hidden;
     }

@@ -54,6 +54,8 @@ pub struct Settings {
     /// Browser origins allowed to call the gateway (besides none at all, for non-browser
     /// clients). Requests naming any other origin get 403.
     pub allowed_origins: Vec<String>,
+    /// The public base URL (the OAuth issuer), without a trailing slash.
+    pub public_base: String,
 }
 
 impl Settings {
@@ -76,6 +78,7 @@ impl Settings {
             max_body_bytes: 4 * 1024 * 1024,
             max_logged_bytes: 256 * 1024,
             allowed_origins,
+            public_base: public_url.as_str().trim_end_matches('/').to_owned(),
         }
     }
 }
@@ -134,6 +137,12 @@ impl Gateway {
             .route("/mcp/{slug}/sse", get(legacy_sse::open))
             .route("/mcp/{slug}/message", post(legacy_sse::message))
             .with_state(self.clone())
+    }
+
+    /// Where a client learns how to get a token for the server at `slug` (RFC 9728).
+    fn resource_metadata(&self, slug: &str) -> String {
+        let base = &self.shared.settings.public_base;
+        crate::oauth::resource::metadata_url(base, &crate::oauth::resource::server_uri(base, slug))
     }
 
     pub fn cache(&self) -> &GatewayCache {
@@ -265,13 +274,18 @@ async fn mcp(
         Err(response) => return response,
     };
     let (mut parts, body) = request.into_parts();
-    let principal =
-        match principal::authenticate(&gateway.shared.cache, &parts.headers, &parts.uri, server.id)
-            .await
-        {
-            Ok(principal) => principal,
-            Err(failure) => return failure.into_response(),
-        };
+    let principal = match principal::authenticate(
+        &gateway.shared.cache,
+        &parts.headers,
+        &parts.uri,
+        server.id,
+        || gateway.resource_metadata(&server.slug),
+    )
+    .await
+    {
+        Ok(principal) => principal,
+        Err(failure) => return failure.into_response(),
+    };
     gateway.shared.usage.touch(principal.token_id);
     if let Some(hidden) = hidden_from(&gateway, &principal, &server).await {
         return hidden;

@@ -11,7 +11,7 @@ use chrono::Utc;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::cache::{GatewayCache, LoadError};
+use super::cache::{GatewayCache, LoadError, TokenKind};
 use crate::accounts::Role;
 
 /// The person behind a request, with the group that decides what they may call.
@@ -34,9 +34,16 @@ pub enum AuthFailure {
     Unavailable(LoadError),
 }
 
-impl IntoResponse for AuthFailure {
+/// A refusal, with where the client learns how to get a token (RFC 9728 §5.1).
+#[derive(Debug)]
+pub struct Refused {
+    pub failure: AuthFailure,
+    pub resource_metadata: String,
+}
+
+impl IntoResponse for Refused {
     fn into_response(self) -> Response {
-        let (status, error, description) = match &self {
+        let (status, error, description) = match &self.failure {
             AuthFailure::Missing => (
                 StatusCode::UNAUTHORIZED,
                 None,
@@ -63,7 +70,10 @@ impl IntoResponse for AuthFailure {
                     .into_response();
             }
         };
-        let mut challenge = String::from("Bearer realm=\"Gatehouse\"");
+        let mut challenge = format!(
+            "Bearer realm=\"Gatehouse\", resource_metadata=\"{}\", scope=\"mcp\"",
+            self.resource_metadata
+        );
         if let Some(error) = error {
             challenge.push_str(&format!(
                 ", error=\"{error}\", error_description=\"{description}\""
@@ -81,8 +91,24 @@ impl IntoResponse for AuthFailure {
     }
 }
 
-/// Finds the bearer token in the request and resolves it to a person.
+/// Finds the bearer token in the request and resolves it to a person allowed to reach the
+/// server `server_id`, whose protected-resource metadata is at `resource_metadata`.
 pub async fn authenticate(
+    cache: &GatewayCache,
+    headers: &HeaderMap,
+    uri: &Uri,
+    server_id: Uuid,
+    resource_metadata: impl FnOnce() -> String,
+) -> Result<Principal, Refused> {
+    check(cache, headers, uri, server_id)
+        .await
+        .map_err(|failure| Refused {
+            failure,
+            resource_metadata: resource_metadata(),
+        })
+}
+
+async fn check(
     cache: &GatewayCache,
     headers: &HeaderMap,
     uri: &Uri,
@@ -109,7 +135,12 @@ pub async fn authenticate(
     if let Some(servers) = &entry.server_ids
         && !servers.contains(&server_id)
     {
-        return Err(AuthFailure::NotForThisServer);
+        return Err(match entry.kind {
+            TokenKind::Personal => AuthFailure::NotForThisServer,
+            TokenKind::OAuth => {
+                AuthFailure::Invalid("The access token was issued for another resource.")
+            }
+        });
     }
     let user = cache
         .user(entry.user_id)

@@ -96,11 +96,17 @@ pub async fn revoke(
 }
 
 /// Records when tokens were last used, in one statement for a batch.
+/// Records use of personal tokens and OAuth grants (`ids` mixes both; the ids never collide).
 pub async fn touch(ex: impl PgExecutor<'_>, ids: &[Uuid], at: DateTime<Utc>) -> sqlx::Result<()> {
-    sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = ANY($1) AND (last_used_at IS NULL OR last_used_at < $2)")
-        .bind(ids)
-        .bind(at)
-        .execute(ex)
-        .await
-        .map(|_| ())
+    sqlx::query(
+        "WITH personal AS (UPDATE api_tokens SET last_used_at = $2 \
+             WHERE id = ANY($1) AND (last_used_at IS NULL OR last_used_at < $2)) \
+         UPDATE oauth_grants SET last_used_at = $2 \
+         WHERE id = ANY($1) AND (last_used_at IS NULL OR last_used_at < $2)",
+    )
+    .bind(ids)
+    .bind(at)
+    .execute(ex)
+    .await
+    .map(|_| ())
 }

@@ -75,12 +75,27 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_on(pool: PgPool, database: &str) -> TestApp {
+    spawn_app_configured(pool, database, |_| {}).await
+}
+
+/// The app on a fresh database, with `tweak` applied to its configuration.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let (name, pool) = fresh_database().await;
+    spawn_app_configured(pool, &name, tweak).await
+}
+
+async fn spawn_app_configured(
+    pool: PgPool,
+    database: &str,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind port 0");
     let addr = listener.local_addr().unwrap();
     let data_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("app-{}", addr.port()));
-    let config = Config::local(addr, data_dir);
+    let mut config = Config::local(addr, data_dir);
+    tweak(&mut config);
     let app = Application::with_listener(listener, config, pool.clone())
         .await
         .expect("app builds");

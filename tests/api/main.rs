@@ -14,6 +14,7 @@ mod groups;
 mod health;
 mod helpers;
 mod interop;
+mod oauth;
 mod roles;
 mod sign_in;
 mod supervision;
