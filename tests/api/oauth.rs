@@ -830,6 +830,16 @@ async fn revocation_a_removed_person_and_a_deleted_client_end_tokens_at_once() {
     assert_eq!(call_status(&app, &slug, access).await, StatusCode::OK);
     let page = app.get_page("/connections").await.text().await.unwrap();
     assert!(page.contains("Test agent"), "{page}");
+    let everyone = app
+        .get_page("/connections?everyone=true")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        everyone.contains("You do not have access"),
+        "members see only their own"
+    );
     let grant: uuid::Uuid = sqlx::query_scalar(
         "SELECT id FROM oauth_grants WHERE revoked_at IS NULL ORDER BY created_at DESC LIMIT 1",
     )
@@ -993,4 +1003,123 @@ async fn client_metadata_documents_are_fetched_with_care() {
         .await
         .unwrap();
     assert_eq!(kind, "metadata_document");
+}
+
+/// The official conformance suite's authorization-server scenarios. The suite prints the
+/// authorization URL for a person to open; the test is that person: it opens the URL in the
+/// signed-in browser, allows, and follows the redirect to the suite's callback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_conformance_suites_authorization_scenarios_pass() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let World { app, .. } = world().await;
+    let port = crate::helpers::free_port();
+    let callback = format!("http://127.0.0.1:{port}/callback");
+    let (status, body) = register(
+        &app,
+        json!({ "client_name": "Conformance suite", "redirect_uris": [callback], "token_endpoint_auth_method": "none" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let client_id = body["client_id"].as_str().unwrap().to_owned();
+    let results = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "conformance-auth-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let suite =
+        repo().join("tests/clients/node_modules/@modelcontextprotocol/conformance/dist/index.js");
+    let mut child = tokio::process::Command::new("node")
+        .arg(&suite)
+        .args([
+            "authorization",
+            "--url",
+            &app.address,
+            "--client-id",
+            &client_id,
+        ])
+        .args(["--port", &port.to_string(), "-o"])
+        .arg(&results)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the conformance suite starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    let authorize_prefix = app.url("/oauth/authorize?");
+    let authorize_url = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            printed.push(line.clone());
+            if line.starts_with(&authorize_prefix) {
+                return line;
+            }
+        }
+        panic!(
+            "the suite never printed an authorization URL:\n{}",
+            printed.join("\n")
+        );
+    })
+    .await
+    .expect("the suite asks for sign-in within a minute");
+
+    let response = app
+        .client
+        .get(&authorize_url)
+        .header(header::ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    let back = allow(&app, response).await;
+    assert!(back.as_str().starts_with(&callback), "{back}");
+    let delivered = script().get(back.as_str()).send().await.unwrap();
+    assert_eq!(delivered.status(), StatusCode::OK);
+
+    let rest = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            printed.push(line);
+        }
+        child.wait().await.unwrap()
+    })
+    .await
+    .expect("the suite finishes");
+    let output = printed.join("\n");
+    let mut statuses = Vec::new();
+    for entry in walk(&results) {
+        if entry.file_name().is_some_and(|n| n == "checks.json") {
+            let checks: Vec<Value> =
+                serde_json::from_str(&std::fs::read_to_string(&entry).unwrap()).unwrap();
+            for check in checks {
+                statuses.push((
+                    check["id"].as_str().unwrap_or("?").to_owned(),
+                    check["status"].as_str().unwrap_or("?").to_owned(),
+                    check.get("errorMessage").cloned(),
+                ));
+            }
+        }
+    }
+    std::fs::remove_dir_all(&results).ok();
+    for scenario in ["authorization-server-metadata", "authorization-code-grant"] {
+        assert!(
+            statuses
+                .iter()
+                .any(|(id, status, _)| id.starts_with(scenario) && status == "SUCCESS"),
+            "{scenario} did not pass: {statuses:?}\n{output}"
+        );
+    }
+    let failures: Vec<_> = statuses.iter().filter(|(_, s, _)| s == "FAILURE").collect();
+    assert!(failures.is_empty(), "{failures:?}\n{output}");
+    assert!(rest.success(), "{output}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
 }

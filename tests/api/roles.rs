@@ -21,6 +21,10 @@ const FOR_EVERYONE: &[&str] = &[
     "tokens/revoke",
     // Anyone may read their own calls; other targets check the role (tests/api/activity.rs).
     "activity/view",
+    // A person's own connected clients; `everyone` checks the role (tests/api/oauth.rs).
+    "oauth/connections",
+    "oauth/revoke_connection",
+    "oauth/consent",
 ];
 /// A well-formed id; the role check comes before any look-up.
 const DEFAULT_GROUP: &str = "00000000-0000-0000-0000-000000000001";
@@ -71,6 +75,15 @@ const ADMIN_ONLY: &[(&str, &[(&str, &str)])] = &[
         &[("slug", "target"), ("confirm", "Target")],
     ),
     ("servers/wizard/draft", &[]),
+    ("oauth/clients", &[]),
+    (
+        "oauth/register_client",
+        &[
+            ("name", "Sneaky"),
+            ("redirect_uris", "https://x.example.com/cb"),
+        ],
+    ),
+    ("oauth/delete_client", &[("id", "gh_oci_x")]),
     ("audit/list", &[("query[range]", "7d")]),
     ("groups/list", &[]),
     ("groups/create", &[("name", "Sneaky")]),
@@ -145,8 +158,17 @@ const ADMIN_PAGES: &[&str] = &[
     "/groups/{id}/members",
     "/groups/{id}/tools",
     "/groups/{id}/settings",
+    "/oauth-clients",
 ];
-const PAGES_FOR_EVERYONE: &[&str] = &["/", "/login", "/profile", "/tokens", "/activity"];
+const PAGES_FOR_EVERYONE: &[&str] = &[
+    "/",
+    "/login",
+    "/profile",
+    "/tokens",
+    "/activity",
+    "/connections",
+    "/oauth/consent",
+];
 
 #[test]
 fn every_server_function_is_classified() {
