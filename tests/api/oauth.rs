@@ -1123,3 +1123,81 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+/// Reads `lines` until one contains `prefix`; returns the line from there, keeping everything read in `seen`.
+async fn wait_for_line(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+    prefix: &str,
+    seen: &mut Vec<String>,
+) -> String {
+    let found = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            seen.push(line.clone());
+            if let Some(at) = line.find(prefix) {
+                return Some(line[at..].trim().to_owned());
+            }
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(line)) => line,
+        _ => panic!(
+            "never saw a line with {prefix}:\n{}",
+            seen.join("\n")
+        ),
+    }
+}
+
+/// `mcp-remote`, the bridge Claude Desktop users run, signs in the way it does for them: it
+/// prints the authorization URL (and would open a browser); the person allows; it lists tools.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_remote_signs_in_and_lists_tools() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let World { app, slug } = world().await;
+    let config = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("mcp-remote-{}", uuid::Uuid::new_v4().simple()));
+    let mut child = tokio::process::Command::new(
+        repo().join("tests/clients/node_modules/.bin/mcp-remote-client"),
+    )
+    .arg(app.mcp_url(&slug))
+    .arg(crate::helpers::free_port().to_string())
+    .env("MCP_REMOTE_CONFIG_DIR", &config)
+    .env("BROWSER", "true")
+    // It shuts down when its input ends, as a bridge whose host went away should.
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .kill_on_drop(true)
+    .spawn()
+    .expect("mcp-remote starts");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let authorize_url = wait_for_line(&mut lines, &app.url("/oauth/authorize?"), &mut seen).await;
+    let response = app
+        .client
+        .get(&authorize_url)
+        .header(header::ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    let back = allow(&app, response).await;
+    assert_eq!(back.host_str(), Some("localhost"), "{back}");
+    let delivered = script().get(back.as_str()).send().await.unwrap();
+    assert!(delivered.status().is_success(), "{}", delivered.status());
+
+    wait_for_line(&mut lines, "Tools:", &mut seen).await;
+    let rest = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            seen.push(line);
+        }
+        child.wait().await.unwrap()
+    })
+    .await
+    .expect("mcp-remote finishes");
+    let output = seen.join("\n");
+    assert!(output.contains("\"echo\""), "{output}");
+    assert!(rest.success(), "{output}");
+    std::fs::remove_dir_all(&config).ok();
+}
