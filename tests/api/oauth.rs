@@ -1142,10 +1142,7 @@ async fn wait_for_line(
     .await;
     match found {
         Ok(Some(line)) => line,
-        _ => panic!(
-            "never saw a line with {prefix}:\n{}",
-            seen.join("\n")
-        ),
+        _ => panic!("never saw a line with {prefix}:\n{}", seen.join("\n")),
     }
 }
 
@@ -1200,4 +1197,71 @@ async fn mcp_remote_signs_in_and_lists_tools() {
     assert!(output.contains("\"echo\""), "{output}");
     assert!(rest.success(), "{output}");
     std::fs::remove_dir_all(&config).ok();
+}
+
+/// The MCP Inspector's command line (v2) signs in interactively: it prints the URL to open,
+/// the person allows, and it prints the tool list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inspector_cli_signs_in_and_lists_tools() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+    let World { app, slug } = world().await;
+    let home = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("inspector-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&home).unwrap();
+    let callback = format!("http://127.0.0.1:{}/callback", crate::helpers::free_port());
+    let mut child = tokio::process::Command::new("node")
+        .arg(repo().join("tests/clients/node_modules/inspector-v2/clients/launcher/build/index.js"))
+        .args([
+            "--cli",
+            "--server-url",
+            &app.mcp_url(&slug),
+            "--transport",
+            "http",
+            "--method",
+            "tools/list",
+        ])
+        .args(["--callback-url", &callback, "--format", "json"])
+        // A home of its own: it keeps tokens there (a file, with no keychain here).
+        .env("HOME", &home)
+        // Interactive sign-in without a terminal; its attempt to open a browser fails here, and
+        // the test plays the person at the URL it prints.
+        .env("MCP_AUTO_OPEN_ENABLED", "true")
+        .env("BROWSER", "true")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the inspector starts");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let authorize_url = wait_for_line(&mut lines, &app.url("/oauth/authorize?"), &mut seen).await;
+    let response = app
+        .client
+        .get(&authorize_url)
+        .header(header::ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    let back = allow(&app, response).await;
+    assert!(back.as_str().starts_with(&callback), "{back}");
+    let delivered = script().get(back.as_str()).send().await.unwrap();
+    assert!(delivered.status().is_success(), "{}", delivered.status());
+
+    let mut stdout = String::new();
+    let mut out = child.stdout.take().unwrap();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        out.read_to_string(&mut stdout).await.unwrap();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            seen.push(line);
+        }
+        child.wait().await.unwrap()
+    })
+    .await
+    .expect("the inspector finishes");
+    let errors = seen.join("\n");
+    assert!(status.success(), "{stdout}\n{errors}");
+    assert!(stdout.contains("\"echo\""), "{stdout}\n{errors}");
+    std::fs::remove_dir_all(&home).ok();
 }
