@@ -1,6 +1,6 @@
 //! The sign-in page and the signed-in person's profile.
 
-use leptos::{either::Either, prelude::*};
+use leptos::{either::Either, prelude::*, server_fn::ServerFn};
 use leptos_meta::Title;
 use leptos_router::{components::Redirect, hooks::use_query_map};
 
@@ -21,6 +21,43 @@ pub fn LoginPage() -> impl IntoView {
     let general = form_error(value, &["email", "password"]);
     let email_error = field_error(value, "email");
     let password_error = field_error(value, "password");
+    // Signing in on the way to an OAuth authorization must end in a full page load there (it is
+    // served outside the dashboard's router), which a plain form post gives. Dashboard pages
+    // are reached in place.
+    let leaves_app = query
+        .read_untracked()
+        .get("next")
+        .is_some_and(|next| next.starts_with("/oauth/"));
+    let sign_in_url = <SignIn as ServerFn>::PATH;
+    let fields = move || {
+        view! {
+            <FieldError message=general id="sign-in-error"/>
+            <input type="hidden" name="next" value=next/>
+            <div class="field">
+                <label for="email">"Email"</label>
+                <input
+                    id="email"
+                    name="email"
+                    type="email"
+                    autocomplete="username"
+                    required
+                    autofocus
+                    aria-invalid=move || email_error.get().is_some().then_some("true")
+                />
+                <FieldError message=email_error id="email-error"/>
+            </div>
+            <PasswordField
+                id="password"
+                name="password"
+                label="Password"
+                autocomplete="current-password"
+                error=password_error
+            />
+            <button type="submit" class="btn btn-primary btn-block" disabled=move || pending.get()>
+                {move || if pending.get() { "Signing in…" } else { "Sign in" }}
+            </button>
+        }
+    };
 
     view! {
         <Title text="Sign in · Gatehouse"/>
@@ -40,33 +77,19 @@ pub fn LoginPage() -> impl IntoView {
                 </div>
                 <h1>"Sign in"</h1>
                 <p class="muted">"Use the email and password your Gatehouse admin gave you."</p>
-                <ActionForm action=action attr:class="form" attr:novalidate=true>
-                    <FieldError message=general id="sign-in-error"/>
-                    <input type="hidden" name="next" value=next/>
-                    <div class="field">
-                        <label for="email">"Email"</label>
-                        <input
-                            id="email"
-                            name="email"
-                            type="email"
-                            autocomplete="username"
-                            required
-                            autofocus
-                            aria-invalid=move || email_error.get().is_some().then_some("true")
-                        />
-                        <FieldError message=email_error id="email-error"/>
-                    </div>
-                    <PasswordField
-                        id="password"
-                        name="password"
-                        label="Password"
-                        autocomplete="current-password"
-                        error=password_error
-                    />
-                    <button type="submit" class="btn btn-primary btn-block" disabled=move || pending.get()>
-                        {move || if pending.get() { "Signing in…" } else { "Sign in" }}
-                    </button>
-                </ActionForm>
+                {if leaves_app {
+                    Either::Left(view! {
+                        <form method="post" action=sign_in_url class="form" novalidate>
+                            {fields()}
+                        </form>
+                    })
+                } else {
+                    Either::Right(view! {
+                        <ActionForm action=action attr:class="form" attr:novalidate=true>
+                            {fields()}
+                        </ActionForm>
+                    })
+                }}
             </div>
         </main>
     }

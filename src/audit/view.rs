@@ -9,7 +9,7 @@ use crate::{activity::Preset, error::AppError};
 pub const PER_PAGE: u32 = 20;
 
 /// What the audit log can be narrowed to: the first part of an event's kind.
-pub const KINDS: [(&str, &str); 7] = [
+pub const KINDS: [(&str, &str); 8] = [
     ("server", "Servers"),
     ("env", "Environment variables"),
     ("group", "Groups"),
@@ -17,6 +17,7 @@ pub const KINDS: [(&str, &str); 7] = [
     ("user", "People"),
     ("token", "Tokens"),
     ("client", "OAuth clients"),
+    ("connection", "Connected clients"),
 ];
 
 /// The filters exactly as the URL holds them.
