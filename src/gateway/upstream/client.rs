@@ -39,6 +39,8 @@ pub struct Routes {
     next_session: std::sync::atomic::AtomicU64,
     /// Called when the upstream says its tool list changed.
     on_tools_changed: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
+    /// Progress notifications received and relayed, so results never overtake them.
+    progress: super::progress::ProgressLedger,
 }
 
 /// Removes a request's route when the forwarded request is done.
@@ -123,6 +125,10 @@ impl Routes {
         }
     }
 
+    pub fn progress(&self) -> &super::progress::ProgressLedger {
+        &self.progress
+    }
+
     pub fn on_tools_changed(&self, callback: impl Fn() + Send + Sync + 'static) {
         *self.on_tools_changed.lock().expect("routes lock") = Some(Box::new(callback));
     }
@@ -164,6 +170,10 @@ pub struct UpstreamClient {
 impl UpstreamClient {
     pub fn new(routes: Arc<Routes>) -> Self {
         UpstreamClient { routes }
+    }
+
+    pub fn routes(&self) -> &Arc<Routes> {
+        &self.routes
     }
 }
 
@@ -217,6 +227,7 @@ impl Service<RoleClient> for UpstreamClient {
     ) -> Result<(), ErrorData> {
         match notification {
             ServerNotification::ProgressNotification(mut progress) => {
+                let upstream_token = progress.params.progress_token.clone();
                 let route = self
                     .routes
                     .by_token
@@ -234,6 +245,7 @@ impl Service<RoleClient> for UpstreamClient {
                         .send_notification(ServerNotification::ProgressNotification(progress))
                         .await;
                 }
+                self.routes.progress.relayed(&upstream_token);
             }
             ServerNotification::CancelledNotification(_) => {
                 // Cancels a request the upstream sent us; rmcp stops that handler itself.

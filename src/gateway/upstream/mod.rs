@@ -6,6 +6,7 @@
 
 mod client;
 pub mod process;
+mod progress;
 mod sse;
 
 use std::{sync::Arc, time::Duration};
@@ -110,10 +111,12 @@ impl Upstream {
                     sse::connect(http.clone(), url, target.headers, HANDSHAKE_TIMEOUT)
                         .await
                         .map_err(|e| ConnectError(format!("could not reach {url}: {e}")))?;
+                let transport = progress::Tapped::new(
+                    rmcp::transport::sink_stream::SinkStreamTransport::new(sink, stream),
+                    routes.clone(),
+                );
                 let service = timeout(rmcp::service::serve_client_with_lifecycle(
-                    client,
-                    (sink, stream),
-                    lifecycle,
+                    client, transport, lifecycle,
                 ))
                 .await
                 .map_err(handshake)?;
@@ -129,10 +132,12 @@ impl Upstream {
                     ChildProcess::spawn(target.server, command, args, target.env, &[], true)
                         .map_err(|e| ConnectError(format!("could not start `{command}`: {e}")))?;
                 let (stdout, stdin) = child.take_stdio().expect("stdio was piped");
+                let transport = progress::Tapped::new(
+                    rmcp::transport::async_rw::AsyncRwTransport::new_client(stdout, stdin),
+                    routes.clone(),
+                );
                 match timeout(rmcp::service::serve_client_with_lifecycle(
-                    client,
-                    (stdout, stdin),
-                    lifecycle,
+                    client, transport, lifecycle,
                 ))
                 .await
                 {
@@ -255,8 +260,13 @@ impl Upstream {
             ctx.id.clone(),
             downstream_token,
         );
+        let token = handle.progress_token.clone();
         tokio::select! {
-            result = handle.await_response() => result.map_err(map_service_error),
+            result = handle.await_response() => {
+                // Progress read before the result is relayed before it (see progress.rs).
+                self.routes.progress().settle(&token, Duration::from_millis(500)).await;
+                result.map_err(map_service_error)
+            }
             () = ctx.ct.cancelled() => {
                 let _ = self
                     .peer()
@@ -315,7 +325,10 @@ async fn serve_http(
     let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned())
         .max_concurrent_requests(512)
         .custom_headers(custom);
-    let transport = StreamableHttpClientTransport::with_client(http.clone(), config);
+    let transport = progress::Tapped::new(
+        StreamableHttpClientTransport::with_client(http.clone(), config),
+        client.routes().clone(),
+    );
     timeout(rmcp::service::serve_client_with_lifecycle(
         client, transport, lifecycle,
     ))
