@@ -1265,3 +1265,83 @@ async fn the_inspector_cli_signs_in_and_lists_tools() {
     assert!(stdout.contains("\"echo\""), "{stdout}\n{errors}");
     std::fs::remove_dir_all(&home).ok();
 }
+
+#[tokio::test]
+async fn a_revocation_reaches_every_replica_at_the_next_request() {
+    let World { app, slug } = world().await;
+    let (client_id, body) = tokens(&app, None).await;
+    let access = body["access_token"].as_str().unwrap().to_owned();
+
+    // A second Gatehouse: the real binary, on the same database and keys.
+    let port = app.address.rsplit(':').next().unwrap();
+    let data_dir =
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("app-{port}"));
+    let other = crate::helpers::spawn_replica(&app.database_url, &data_dir).await;
+    let on_other = format!("{}/mcp/{slug}", other.address);
+    let http = script();
+    let call = || {
+        stateless_call(
+            &http,
+            &on_other,
+            &access,
+            "echo",
+            json!({ "message": "hi" }),
+        )
+    };
+    assert_eq!(
+        call().await.0,
+        StatusCode::OK,
+        "the replica accepts the token"
+    );
+
+    let revoked = script()
+        .post(app.url("/oauth/revoke"))
+        .form(&[
+            ("token", access.as_str()),
+            ("client_id", client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(
+        call().await.0,
+        StatusCode::UNAUTHORIZED,
+        "the replica refuses the very next call"
+    );
+}
+
+#[tokio::test]
+async fn a_token_limited_to_other_servers_gets_403_insufficient_scope_with_the_metadata_url() {
+    let World { app, slug } = world().await;
+    let member = gatehouse::accounts::db::find_by_email(&app.pool, "member@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let token = app.mint_token(&member).await;
+    // Personal tokens may be limited to some servers (SPEC S10); this one to none of these.
+    sqlx::query("UPDATE api_tokens SET server_ids = ARRAY[gen_random_uuid()]")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    app.state.changes.settle().await;
+    let response = script()
+        .post(app.mcp_url(&slug))
+        .bearer_auth(&token)
+        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let challenge = response.headers()[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap();
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains(&format!("/.well-known/oauth-protected-resource/mcp/{slug}")),
+        "{challenge}"
+    );
+}
