@@ -15,7 +15,7 @@ use crate::{error::AppError, servers, startup::AppState};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Gatehouse admin API", description = "Manage servers, groups and tokens. Authenticate with an admin's personal access token (`Authorization: Bearer gh_pat_…`) or an admin dashboard session."),
+    info(title = "Gatehouse admin API", description = "Manage servers, groups, people and OAuth clients. Authenticate with an admin's personal access token (`Authorization: Bearer gh_pat_…`) or an admin dashboard session."),
     paths(
         servers::routes::list, servers::routes::create, servers::routes::show, servers::routes::update,
         servers::routes::remove, servers::routes::disable, servers::routes::enable, servers::routes::env_list,
@@ -26,6 +26,8 @@ use crate::{error::AppError, servers, startup::AppState};
         crate::groups::routes::add_member, crate::groups::routes::remove_member,
         crate::groups::routes::restrictions, crate::groups::routes::set_restrictions,
         crate::accounts::routes::list, crate::accounts::routes::show, crate::accounts::routes::update,
+        crate::oauth::routes::clients, crate::oauth::routes::register, crate::oauth::routes::delete_client,
+        crate::oauth::routes::connections, crate::oauth::routes::revoke,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -33,6 +35,7 @@ use crate::{error::AppError, servers, startup::AppState};
         (name = "servers", description = "Internal MCP servers"),
         (name = "groups", description = "Permission groups, their members and tool restrictions"),
         (name = "users", description = "People, their roles and groups"),
+        (name = "oauth", description = "OAuth clients and the connections people made with them"),
     )
 )]
 pub struct ApiDoc;
@@ -80,6 +83,7 @@ pub fn router() -> Router<AppState> {
         .merge(servers::routes::router())
         .merge(crate::groups::routes::router())
         .merge(crate::accounts::routes::router())
+        .merge(crate::oauth::routes::router())
         .route(
             "/api/v1/{*rest}",
             axum::routing::any(|| async { AppError::NotFound("This API route".into()) }),

@@ -31,7 +31,11 @@ pub mod metadata;
 #[cfg(feature = "ssr")]
 pub mod resource;
 #[cfg(feature = "ssr")]
+pub mod routes;
+#[cfg(feature = "ssr")]
 pub mod rules;
+#[cfg(feature = "ssr")]
+pub mod service;
 #[cfg(feature = "ssr")]
 pub mod token;
 

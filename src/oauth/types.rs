@@ -22,7 +22,7 @@ pub const CLIENT_SECRET_PREFIX: &str = "gh_ocs_";
 pub const SCOPES: &[&str] = &["mcp", "offline_access"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::Type))]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type, utoipa::ToSchema))]
 #[cfg_attr(
     feature = "ssr",
     sqlx(type_name = "oauth_client_kind", rename_all = "snake_case")

@@ -72,7 +72,7 @@ pub async fn consent_request(request: String) -> Result<ConsentView, AppError> {
 
 /// A client a person allowed in, still able to reach Gatehouse.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
 pub struct ConnectionView {
     pub grant_id: Uuid,
     pub client_id: String,
@@ -102,23 +102,7 @@ pub async fn list_connections(everyone: bool) -> Result<ConnectionList, AppError
         require_admin()?;
     }
     let state = crate::startup::AppState::from_context()?;
-    let connections: Vec<ConnectionView> = sqlx::query_as(
-        "SELECT g.id AS grant_id, c.id AS client_id, c.name AS client_name, c.kind AS client_kind, \
-                u.id AS user_id, u.name AS user_name, u.email AS user_email, g.resource, \
-                g.created_at, g.last_used_at \
-         FROM oauth_grants g \
-         JOIN oauth_clients c ON c.id = g.client_id \
-         JOIN users u ON u.id = g.user_id \
-         WHERE g.revoked_at IS NULL AND ($1 OR g.user_id = $2) \
-           AND EXISTS (SELECT 1 FROM oauth_tokens t WHERE t.grant_id = g.id \
-                       AND t.expires_at > now() AND t.used_at IS NULL) \
-         ORDER BY coalesce(g.last_used_at, g.created_at) DESC \
-         LIMIT 500",
-    )
-    .bind(everyone)
-    .bind(user.id)
-    .fetch_all(&state.pool)
-    .await?;
+    let connections = super::service::connections(&state, (!everyone).then_some(user.id)).await?;
     Ok(ConnectionList {
         connections,
         everyone,
@@ -129,35 +113,10 @@ pub async fn list_connections(everyone: bool) -> Result<ConnectionList, AppError
 /// Ends a connection: its tokens stop working on the next request, on every replica.
 #[server(prefix = "/_fn", endpoint = "oauth/revoke_connection")]
 pub async fn revoke_connection(grant_id: Uuid, everyone: Option<String>) -> Result<(), AppError> {
-    use crate::{accounts::session::require_user, audit, changes::Change};
+    use crate::accounts::session::require_user;
     let user = require_user()?;
     let state = crate::startup::AppState::from_context()?;
-    let mut tx = state.pool.begin().await?;
-    let found: Option<(Uuid, String)> = sqlx::query_as(
-        "SELECT g.user_id, c.name FROM oauth_grants g JOIN oauth_clients c ON c.id = g.client_id \
-         WHERE g.id = $1 AND g.revoked_at IS NULL FOR UPDATE OF g",
-    )
-    .bind(grant_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((owner, client_name)) =
-        found.filter(|(owner, _)| *owner == user.id || user.role.is_admin())
-    else {
-        return Err(AppError::NotFound("That connection".into()));
-    };
-    super::db::revoke_grant(&mut *tx, grant_id, "revoked in the dashboard").await?;
-    audit::record(
-        &mut *tx,
-        &user.actor(),
-        "connection.revoked",
-        &client_name,
-        Some(serde_json::json!({ "grant_id": grant_id, "user_id": owner })),
-        None,
-    )
-    .await?;
-    tx.commit().await?;
-    state.changes.publish(Change::Token(grant_id));
-    state.changes.settle().await;
+    super::service::revoke_connection(&state, &user, grant_id).await?;
     let everyone = everyone.is_some_and(|e| e == "true");
     leptos_axum::redirect(if everyone {
         "/connections?everyone=true&revoked=1"
@@ -168,7 +127,7 @@ pub async fn revoke_connection(grant_id: Uuid, everyone: Option<String>) -> Resu
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
 pub struct ClientView {
     pub id: String,
     pub name: String,
@@ -196,14 +155,7 @@ pub async fn list_clients() -> Result<ClientList, AppError> {
     use crate::accounts::session::{current_session, require_admin};
     require_admin()?;
     let state = crate::startup::AppState::from_context()?;
-    let clients: Vec<ClientView> = sqlx::query_as(
-        "SELECT c.id, c.name, c.kind, c.redirect_uris, (c.secret_hash IS NOT NULL) AS confidential, \
-                c.created_at, \
-                (SELECT count(*) FROM oauth_grants g WHERE g.client_id = c.id AND g.revoked_at IS NULL) AS connections \
-         FROM oauth_clients c ORDER BY c.created_at DESC LIMIT 500",
-    )
-    .fetch_all(&state.pool)
-    .await?;
+    let clients = super::service::clients(&state).await?;
     let session = current_session()?;
     let sealed: Option<Vec<u8>> = session
         .remove(REGISTERED_KEY)
@@ -227,19 +179,10 @@ pub async fn register_client(
     redirect_uris: String,
     confidential: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::{
-        accounts::session::{current_session, require_admin},
-        audit,
-    };
+    use crate::accounts::session::{current_session, require_admin};
     use secrecy::ExposeSecret;
     let admin = require_admin()?;
     let state = crate::startup::AppState::from_context()?;
-    if name.trim().is_empty() {
-        return Err(AppError::invalid(
-            "name",
-            "Name the app, as people will see it on the consent page.",
-        ));
-    }
     let uris: Vec<String> = redirect_uris
         .lines()
         .map(str::trim)
@@ -247,45 +190,11 @@ pub async fn register_client(
         .map(str::to_owned)
         .collect();
     let confidential = confidential.is_some_and(|c| c == "on" || c == "true");
-    let registered = super::clients::create(
-        &state,
-        ClientKind::Manual,
-        super::clients::Registration {
-            name: Some(name.trim().to_owned()),
-            redirect_uris: uris,
-            client_uri: None,
-            logo_uri: None,
-            token_endpoint_auth_method: if confidential {
-                "client_secret_basic"
-            } else {
-                "none"
-            }
-            .to_owned(),
-        },
-        &serde_json::json!({}),
-        Some(admin.user().id),
-    )
-    .await
-    .map_err(|err| match err.code {
-        "invalid_redirect_uri" => AppError::invalid("redirect_uris", err.description),
-        "server_error" => AppError::Internal,
-        _ => AppError::invalid("name", err.description),
-    })?;
-    audit::record(
-        &state.pool,
-        &admin.user().actor(),
-        "client.registered",
-        &registered.client.name,
-        None,
-        Some(serde_json::json!({ "client_id": registered.client.id, "redirect_uris": registered.client.redirect_uris })),
-    )
-    .await?;
+    let (client, secret) =
+        super::service::register_client(&state, &admin, &name, uris, confidential).await?;
     let shown = (
-        registered.client.id.clone(),
-        registered
-            .secret
-            .as_ref()
-            .map(|s| s.expose_secret().to_owned()),
+        client.id,
+        secret.as_ref().map(|s| s.expose_secret().to_owned()),
     );
     let sealed = state.secrets.seal(
         &serde_json::to_vec(&shown).unwrap_or_default(),
@@ -302,36 +211,10 @@ pub async fn register_client(
 /// Deletes a client: every connection it had ends on the next request, on every replica.
 #[server(prefix = "/_fn", endpoint = "oauth/delete_client")]
 pub async fn delete_client(id: String) -> Result<(), AppError> {
-    use crate::{accounts::session::require_admin, audit, changes::Change};
+    use crate::accounts::session::require_admin;
     let admin = require_admin()?;
     let state = crate::startup::AppState::from_context()?;
-    let mut tx = state.pool.begin().await?;
-    let grants: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM oauth_grants WHERE client_id = $1")
-        .bind(&id)
-        .fetch_all(&mut *tx)
-        .await?;
-    let name: Option<String> =
-        sqlx::query_scalar("DELETE FROM oauth_clients WHERE id = $1 RETURNING name")
-            .bind(&id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some(name) = name else {
-        return Err(AppError::NotFound("That client".into()));
-    };
-    audit::record(
-        &mut *tx,
-        &admin.user().actor(),
-        "client.deleted",
-        &name,
-        Some(serde_json::json!({ "client_id": id, "connections": grants.len() })),
-        None,
-    )
-    .await?;
-    tx.commit().await?;
-    for grant in grants {
-        state.changes.publish(Change::Token(grant));
-    }
-    state.changes.settle().await;
+    super::service::delete_client(&state, &admin, &id).await?;
     leptos_axum::redirect("/oauth-clients?deleted=1");
     Ok(())
 }

@@ -1345,3 +1345,116 @@ async fn a_token_limited_to_other_servers_gets_403_insufficient_scope_with_the_m
         "{challenge}"
     );
 }
+
+#[tokio::test]
+async fn admins_manage_clients_and_connections_through_the_json_api() {
+    let World { app, .. } = world().await;
+    let admin = gatehouse::accounts::db::find_by_email(&app.pool, "admin@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let member = gatehouse::accounts::db::find_by_email(&app.pool, "member@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let admin_token = app.mint_token(&admin).await;
+    let member_token = app.mint_token(&member).await;
+    let api = |method: reqwest::Method, path: &str, token: &str| {
+        script().request(method, app.url(path)).bearer_auth(token)
+    };
+
+    let bad = api(reqwest::Method::POST, "/api/v1/oauth/clients", &admin_token)
+        .json(&json!({ "name": "Agent", "redirect_uris": ["http://agent.example.com/cb"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bad: Value = bad.json().await.unwrap();
+    assert_eq!(bad["error"]["field"], "redirect_uris", "{bad}");
+
+    let created = api(reqwest::Method::POST, "/api/v1/oauth/clients", &admin_token)
+        .json(&json!({ "name": "Agent", "redirect_uris": [REDIRECT], "confidential": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: Value = created.json().await.unwrap();
+    let client_id = created["client"]["id"].as_str().unwrap().to_owned();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("gh_ocs_"));
+
+    // The confidential client must prove itself at the token endpoint.
+    let (verifier, challenge) = pkce();
+    let code = code_for(&app, &client_id, &challenge, None).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let without = script()
+        .post(app.url("/oauth/token"))
+        .form(&[&form[..], &[("client_id", client_id.as_str())]].concat())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(without.status(), StatusCode::UNAUTHORIZED);
+    let with = script()
+        .post(app.url("/oauth/token"))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        with.status(),
+        StatusCode::OK,
+        "{}",
+        with.text().await.unwrap()
+    );
+
+    let connections: Value = api(
+        reqwest::Method::GET,
+        "/api/v1/oauth/connections",
+        &admin_token,
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(connections[0]["client_name"], "Agent", "{connections}");
+    assert_eq!(connections[0]["user_email"], "member@example.com");
+
+    let refused = api(reqwest::Method::GET, "/api/v1/oauth/clients", &member_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    let deleted = api(
+        reqwest::Method::DELETE,
+        &format!("/api/v1/oauth/clients/{client_id}"),
+        &admin_token,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let clients: Value = api(reqwest::Method::GET, "/api/v1/oauth/clients", &admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(clients, json!([]));
+    let kinds: Vec<String> = sqlx::query_scalar(
+        "SELECT kind FROM audit_events WHERE kind LIKE 'client.%' ORDER BY occurred_at",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(kinds, ["client.registered", "client.deleted"]);
+}
