@@ -86,9 +86,7 @@ async fn exchange_code(
     }
     if row.used_at.is_some() {
         // A code seen twice was stolen or replayed: end whatever it already gave out.
-        db::revoke_grant(&mut *tx, row.grant.id, "authorization code reused").await?;
-        tx.commit().await?;
-        state.changes.publish(Change::Token(row.grant.id));
+        revoke_family(state, tx, row.grant.id, "authorization code reused").await?;
         return Err(OAuthError::invalid_grant(
             "The authorization code was already used; the tokens it gave were revoked.",
         ));
@@ -148,9 +146,7 @@ async fn refresh(
     if row.used_at.is_some() {
         // Each refresh token is used once. A second use means two parties hold it: revoke the
         // family, so the thief's copy dies with the person's.
-        db::revoke_grant(&mut *tx, row.grant.id, "refresh token reused").await?;
-        tx.commit().await?;
-        state.changes.publish(Change::Token(row.grant.id));
+        revoke_family(state, tx, row.grant.id, "refresh token reused").await?;
         return Err(OAuthError::invalid_grant(
             "The refresh token was already used; this sign-in was revoked. Sign in again.",
         ));
@@ -168,6 +164,19 @@ async fn refresh(
     let issued = issue(&mut tx, &row.grant).await?;
     tx.commit().await?;
     Ok(issued)
+}
+
+/// Revokes a grant and everything it issued, committing `tx`, and tells the caches.
+async fn revoke_family(
+    state: &AppState,
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    grant_id: Uuid,
+    reason: &str,
+) -> Result<(), OAuthError> {
+    db::revoke_grant(&mut *tx, grant_id, reason).await?;
+    tx.commit().await?;
+    state.changes.publish(Change::Token(grant_id));
+    Ok(())
 }
 
 /// A `resource` at the token endpoint may only repeat what the grant is for.

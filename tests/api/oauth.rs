@@ -99,6 +99,26 @@ fn redirected_to(response: &reqwest::Response) -> url::Url {
     url::Url::parse(raw).unwrap_or_else(|_| panic!("not an absolute redirect: {raw}"))
 }
 
+/// Plays the person at an authorization URL a client printed: opens it in the signed-in
+/// browser, allows, and follows the redirect to the client's own callback.
+async fn approve_in_browser(app: &TestApp, authorize_url: &str) -> url::Url {
+    let response = app
+        .client
+        .get(authorize_url)
+        .header(header::ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    let back = allow(app, response).await;
+    let delivered = script().get(back.as_str()).send().await.unwrap();
+    assert!(
+        delivered.status().is_success(),
+        "the client's callback answered {}",
+        delivered.status()
+    );
+    back
+}
+
 fn param(url: &url::Url, name: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == name)
@@ -1062,17 +1082,8 @@ async fn the_conformance_suites_authorization_scenarios_pass() {
     .await
     .expect("the suite asks for sign-in within a minute");
 
-    let response = app
-        .client
-        .get(&authorize_url)
-        .header(header::ACCEPT, "text/html")
-        .send()
-        .await
-        .unwrap();
-    let back = allow(&app, response).await;
+    let back = approve_in_browser(&app, &authorize_url).await;
     assert!(back.as_str().starts_with(&callback), "{back}");
-    let delivered = script().get(back.as_str()).send().await.unwrap();
-    assert_eq!(delivered.status(), StatusCode::OK);
 
     let rest = tokio::time::timeout(std::time::Duration::from_secs(60), async {
         while let Some(line) = lines.next_line().await.unwrap() {
@@ -1172,17 +1183,8 @@ async fn mcp_remote_signs_in_and_lists_tools() {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = Vec::new();
     let authorize_url = wait_for_line(&mut lines, &app.url("/oauth/authorize?"), &mut seen).await;
-    let response = app
-        .client
-        .get(&authorize_url)
-        .header(header::ACCEPT, "text/html")
-        .send()
-        .await
-        .unwrap();
-    let back = allow(&app, response).await;
+    let back = approve_in_browser(&app, &authorize_url).await;
     assert_eq!(back.host_str(), Some("localhost"), "{back}");
-    let delivered = script().get(back.as_str()).send().await.unwrap();
-    assert!(delivered.status().is_success(), "{}", delivered.status());
 
     wait_for_line(&mut lines, "Tools:", &mut seen).await;
     let rest = tokio::time::timeout(std::time::Duration::from_secs(60), async {
@@ -1237,17 +1239,8 @@ async fn the_inspector_cli_signs_in_and_lists_tools() {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = Vec::new();
     let authorize_url = wait_for_line(&mut lines, &app.url("/oauth/authorize?"), &mut seen).await;
-    let response = app
-        .client
-        .get(&authorize_url)
-        .header(header::ACCEPT, "text/html")
-        .send()
-        .await
-        .unwrap();
-    let back = allow(&app, response).await;
+    let back = approve_in_browser(&app, &authorize_url).await;
     assert!(back.as_str().starts_with(&callback), "{back}");
-    let delivered = script().get(back.as_str()).send().await.unwrap();
-    assert!(delivered.status().is_success(), "{}", delivered.status());
 
     let mut stdout = String::new();
     let mut out = child.stdout.take().unwrap();
