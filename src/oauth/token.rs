@@ -110,13 +110,8 @@ async fn exchange_code(
         ));
     }
     check_resource(state, form.resource.as_deref(), &row.grant).await?;
-    sqlx::query("UPDATE oauth_codes SET used_at = now() WHERE code_hash = $1")
-        .bind(token_digest(code).as_slice())
-        .execute(&mut *tx)
-        .await?;
-    let issued = issue(&mut tx, &row.grant).await?;
-    tx.commit().await?;
-    Ok(issued)
+    let used = "UPDATE oauth_codes SET used_at = now() WHERE code_hash = $1";
+    redeem(tx, used, &token_digest(code), &row.grant).await
 }
 
 async fn refresh(
@@ -157,13 +152,8 @@ async fn refresh(
         ));
     }
     check_resource(state, form.resource.as_deref(), &row.grant).await?;
-    sqlx::query("UPDATE oauth_tokens SET used_at = now() WHERE token_hash = $1")
-        .bind(token_digest(presented).as_slice())
-        .execute(&mut *tx)
-        .await?;
-    let issued = issue(&mut tx, &row.grant).await?;
-    tx.commit().await?;
-    Ok(issued)
+    let used = "UPDATE oauth_tokens SET used_at = now() WHERE token_hash = $1";
+    redeem(tx, used, &token_digest(presented), &row.grant).await
 }
 
 /// Revokes a grant and everything it issued, committing `tx`, and tells the caches.
@@ -195,6 +185,23 @@ async fn check_resource(
         ));
     }
     Ok(())
+}
+
+/// Marks the presented code or refresh token used (`used` names it by its digest) and answers
+/// with the next tokens, all in `tx`.
+async fn redeem(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    used: &'static str,
+    digest: &[u8; 32],
+    grant: &GrantRow,
+) -> Result<Response, OAuthError> {
+    sqlx::query(used)
+        .bind(digest.as_slice())
+        .execute(&mut *tx)
+        .await?;
+    let issued = issue(&mut tx, grant).await?;
+    tx.commit().await?;
+    Ok(issued)
 }
 
 /// A new access token and refresh token for `grant`.

@@ -119,6 +119,21 @@ async fn approve_in_browser(app: &TestApp, authorize_url: &str) -> url::Url {
     back
 }
 
+/// Another browser, signed in as `email`.
+async fn browser_of(app: &TestApp, email: &str) -> reqwest::Client {
+    let browser = crate::helpers::browser();
+    let response = browser
+        .post(app.url("/_fn/sign_in"))
+        .header(header::ACCEPT, "text/html")
+        .header(header::ORIGIN, &app.address)
+        .form(&[("email", email), ("password", PASSWORD), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_redirection(), "{email} signs in");
+    browser
+}
+
 fn param(url: &url::Url, name: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == name)
@@ -762,21 +777,8 @@ async fn the_consent_form_refuses_cross_site_posts_and_answers_once() {
     assert_eq!(codes, 0, "a forged form issues nothing");
 
     // Another person cannot answer it either (the request is bound to who saw it).
-    let stranger = crate::helpers::browser();
-    let other = app.create_user("other@example.com", Role::Member).await;
-    let _ = other;
-    stranger
-        .post(app.url("/_fn/sign_in"))
-        .header(header::ACCEPT, "text/html")
-        .header(header::ORIGIN, &app.address)
-        .form(&[
-            ("email", "other@example.com"),
-            ("password", PASSWORD),
-            ("next", "/"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    app.create_user("other@example.com", Role::Member).await;
+    let stranger = browser_of(&app, "other@example.com").await;
     let theirs = stranger
         .post(app.url("/oauth/decision"))
         .header(header::ORIGIN, &app.address)
@@ -883,19 +885,7 @@ async fn revocation_a_removed_person_and_a_deleted_client_end_tokens_at_once() {
     let (client_id, body) = tokens(&app, None).await;
     let access = body["access_token"].as_str().unwrap();
     assert_eq!(call_status(&app, &slug, access).await, StatusCode::OK);
-    let admin = crate::helpers::browser();
-    admin
-        .post(app.url("/_fn/sign_in"))
-        .header(header::ACCEPT, "text/html")
-        .header(header::ORIGIN, &app.address)
-        .form(&[
-            ("email", "admin@example.com"),
-            ("password", PASSWORD),
-            ("next", "/"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let admin = browser_of(&app, "admin@example.com").await;
     let deleted = admin
         .post(app.url("/_fn/oauth/delete_client"))
         .header(header::ACCEPT, "text/html")
