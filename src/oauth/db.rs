@@ -252,5 +252,14 @@ pub async fn prune(ex: impl PgExecutor<'_> + Copy) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM oauth_tokens WHERE expires_at < now() - interval '1 day'")
         .execute(ex)
         .await?;
+    // Anyone may register a client; one that never got a person's approval in a month is
+    // forgotten (registering again is free).
+    sqlx::query(
+        "DELETE FROM oauth_clients c WHERE c.kind = 'dynamic' \
+           AND c.created_at < now() - interval '30 days' \
+           AND NOT EXISTS (SELECT 1 FROM oauth_grants g WHERE g.client_id = c.id)",
+    )
+    .execute(ex)
+    .await?;
     Ok(())
 }

@@ -1441,3 +1441,35 @@ async fn admins_manage_clients_and_connections_through_the_json_api() {
     .unwrap();
     assert_eq!(kinds, ["client.registered", "client.deleted"]);
 }
+
+#[tokio::test]
+async fn housekeeping_forgets_expired_codes_and_tokens_and_clients_nobody_approved() {
+    let World { app, .. } = world().await;
+    let (_, body) = tokens(&app, None).await;
+    let idle = public_client(&app).await;
+    sqlx::query("UPDATE oauth_clients SET created_at = now() - interval '31 days'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE oauth_tokens SET expires_at = now() - interval '2 days' WHERE kind = 'access'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    gatehouse::oauth::db::prune(&app.pool).await.unwrap();
+
+    let clients: Vec<String> = sqlx::query_scalar("SELECT id FROM oauth_clients")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(clients.len(), 1, "the approved client stays");
+    assert!(!clients.contains(&idle), "the idle one is gone");
+    let kinds: Vec<String> = sqlx::query_scalar("SELECT kind::text FROM oauth_tokens")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(kinds, ["refresh"], "the expired access token is gone");
+    let (status, _) = refresh(&app, &clients[0], body["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "the live refresh token still works");
+}
