@@ -862,6 +862,20 @@ async fn revocation_a_removed_person_and_a_deleted_client_end_tokens_at_once() {
         everyone.contains("You do not have access"),
         "members see only their own"
     );
+    let admin_view = browser_of(&app, "admin@example.com")
+        .await
+        .get(app.url("/connections?everyone=true"))
+        .header(header::ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        admin_view.contains("Test agent") && admin_view.contains("member@example.com"),
+        "admins see everyone's connections, with the person: {admin_view}"
+    );
     let grant: uuid::Uuid = sqlx::query_scalar(
         "SELECT id FROM oauth_grants WHERE revoked_at IS NULL ORDER BY created_at DESC LIMIT 1",
     )
