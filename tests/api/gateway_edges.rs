@@ -260,10 +260,8 @@ async fn a_slow_tool_times_out_with_a_clear_message_and_a_timeout_row() {
         .execute(&gw.app.pool)
         .await
         .unwrap();
-    gw.app
-        .state
-        .changes
-        .publish(gatehouse::changes::Change::Server(gw.server_id));
+    // The trigger tells every replica; wait until this one's caches have applied it.
+    gw.app.state.changes.settle().await;
 
     let body = call(&gw, "sleep", json!({ "seconds": 5 })).await;
     assert_eq!(body["result"]["isError"], true, "{body}");
