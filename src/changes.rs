@@ -210,10 +210,19 @@ async fn follow(
                 ),
             },
             Ok(None) | Err(_) => {
+                // The old listener holds its pooled connection until dropped; closing the pool
+                // (shutdown) waits for every connection, so it must go before anything else.
+                drop(listener);
+                if pool.is_closed() {
+                    return;
+                }
                 tracing::warn!("change feed connection lost; reconnecting");
                 let mut wait = Duration::from_millis(200);
                 listener = loop {
                     tokio::time::sleep(wait).await;
+                    if pool.is_closed() {
+                        return;
+                    }
                     match connect(&pool, replica).await {
                         Ok(listener) => break listener,
                         Err(err) => {

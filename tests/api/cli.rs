@@ -91,8 +91,11 @@ async fn user_create_refuses_a_duplicate_email_and_a_short_password() {
     assert!(String::from_utf8_lossy(&short.stderr).contains("Use at least 10 characters."));
 }
 
-/// Reads the child's stdout until the demo admin's password line appears.
-fn demo_password(stdout: &mut impl BufRead) -> String {
+/// Reads the child's stdout until the demo admin's password line appears, then keeps reading
+/// it on a thread of its own: a child writing to a full pipe nobody reads blocks (and then
+/// cannot even shut down).
+fn demo_password(child: &mut std::process::Child) -> String {
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
     let mut line = String::new();
     loop {
         line.clear();
@@ -101,6 +104,7 @@ fn demo_password(stdout: &mut impl BufRead) -> String {
             "serve exited before printing the demo admin"
         );
         if let Some(password) = line.trim().strip_prefix("password") {
+            std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
             return password.trim().to_owned();
         }
     }
@@ -144,7 +148,7 @@ async fn serve_starts_an_embedded_postgres_prints_a_demo_admin_and_stops_it_on_s
     };
 
     let (mut child, port) = start();
-    let password = demo_password(&mut BufReader::new(child.stdout.as_mut().unwrap()));
+    let password = demo_password(&mut child);
     wait_ready(&format!("http://127.0.0.1:{port}/readyz")).await;
     assert!(
         data_dir.join("postgres/PG_VERSION").exists(),
@@ -159,7 +163,7 @@ async fn serve_starts_an_embedded_postgres_prints_a_demo_admin_and_stops_it_on_s
 
     // A second start reuses the cluster and its data: the same demo admin.
     let (mut child, port) = start();
-    let again = demo_password(&mut BufReader::new(child.stdout.as_mut().unwrap()));
+    let again = demo_password(&mut child);
     assert_eq!(again, password);
     wait_ready(&format!("http://127.0.0.1:{port}/readyz")).await;
     stop(&mut child);
@@ -172,7 +176,18 @@ fn stop(child: &mut std::process::Child) {
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let status = child.wait().unwrap();
+    // A hang is a failure that says so, not a test stopped by the harness without a word.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve did not stop within 60 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
 }
 
