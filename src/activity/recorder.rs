@@ -1,5 +1,5 @@
 //! The activity recorder: the gateway hands it one [`CallRecord`] when a call starts and one
-//! when it ends, and goes on. A single writer task batches rows (at most 50 ms or 500 rows) into
+//! when it ends, and goes on. A single writer thread batches rows (at most 50 ms or 500 rows) into
 //! one upsert keyed by call id, so retries are harmless and a finished row never goes back to
 //! `in_progress`. When Postgres is unreachable, rows wait in memory up to a bound, then in a
 //! spill file in the data directory; they are written when Postgres is back, and at shutdown
@@ -16,7 +16,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::CallStatus;
@@ -64,17 +64,59 @@ impl RecorderSettings {
     }
 }
 
-enum Message {
-    Record(Box<CallRecord>),
+/// What the writer is asked besides writing rows.
+enum Control {
     Flush(oneshot::Sender<()>),
     /// Write (or spill) everything and stop; later rows are spilled by their senders.
     Stop(oneshot::Sender<()>),
 }
 
+/// Rows on their way to the writer. A sender appends under a short lock and wakes the writer
+/// only when the row is the first of a batch or fills one: one wake-up per batch instead of
+/// one per row. Each wake-up is a syscall on the request path and, with every core busy, a
+/// context switch in the middle of someone's call (docs/PERFORMANCE.md).
+struct Inbox {
+    state: std::sync::Mutex<InboxState>,
+    ready: Notify,
+    batch_rows: usize,
+}
+
+#[derive(Default)]
+struct InboxState {
+    rows: Vec<CallRecord>,
+    /// The writer has stopped (or never started): senders spill their rows themselves.
+    closed: bool,
+}
+
+impl Inbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, InboxState> {
+        // A panic while holding the lock cannot leave the rows half-changed.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn len(&self) -> usize {
+        self.lock().rows.len()
+    }
+
+    fn take(&self) -> Vec<CallRecord> {
+        std::mem::take(&mut self.lock().rows)
+    }
+
+    /// Refuses further rows and hands over the ones still here.
+    fn close(&self) -> Vec<CallRecord> {
+        let mut state = self.lock();
+        state.closed = true;
+        std::mem::take(&mut state.rows)
+    }
+}
+
 /// The handle the gateway holds. Cloning is cheap.
 #[derive(Clone)]
 pub struct ActivityRecorder {
-    tx: mpsc::Sender<Message>,
+    inbox: Arc<Inbox>,
+    control: mpsc::UnboundedSender<Control>,
     /// Resolves when the writer thread has finished.
     stopped: Arc<tokio::sync::Mutex<Option<oneshot::Receiver<()>>>>,
     /// Where a row goes that arrives after the writer stopped (a call finishing during
@@ -82,16 +124,20 @@ pub struct ActivityRecorder {
     spill_path: Arc<Path>,
 }
 
-const QUEUE: usize = 16_384;
-
 impl ActivityRecorder {
     /// Starts the writer on a thread of its own, with its own connections to `pool`'s
     /// database: encoding a batch and talking to Postgres never take a gateway worker's time.
     pub fn start(pool: PgPool, settings: RecorderSettings) -> Self {
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let inbox = Arc::new(Inbox {
+            state: std::sync::Mutex::default(),
+            ready: Notify::new(),
+            batch_rows: settings.batch_rows,
+        });
         let spill_path: Arc<Path> = Arc::from(settings.spill_path.as_path());
         let options = (*pool.connect_options()).clone();
         let (finished, finished_rx) = oneshot::channel();
+        let writer_inbox = inbox.clone();
         let spawned = std::thread::Builder::new()
             .name("activity-writer".to_owned())
             .spawn(move || {
@@ -111,44 +157,48 @@ impl ActivityRecorder {
                         settings,
                         backoff: Duration::from_millis(100),
                     };
-                    writer.run(rx).await;
+                    writer.run(writer_inbox, control_rx).await;
                 });
                 let _ = finished.send(());
             });
         if let Err(err) = spawned {
             tracing::error!(error = %err, "could not start the activity writer thread; rows go to the spill file");
+            inbox.close();
         }
         ActivityRecorder {
-            tx,
+            inbox,
+            control,
             stopped: Arc::new(tokio::sync::Mutex::new(Some(finished_rx))),
             spill_path,
         }
     }
 
-    /// Queues a record without waiting. If the queue is momentarily full, a task waits for
-    /// room instead of the caller.
+    /// Queues a record without waiting.
     pub fn record(&self, record: CallRecord) {
-        match self.tx.try_send(Message::Record(Box::new(record))) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(message)) => {
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let _ = tx.send(message).await;
-                });
+        let queued = {
+            let mut state = self.inbox.lock();
+            if state.closed {
+                Err(record)
+            } else {
+                state.rows.push(record);
+                Ok(state.rows.len())
             }
-            Err(mpsc::error::TrySendError::Closed(Message::Record(record))) => {
+        };
+        match queued {
+            Ok(n) if n == 1 || n == self.inbox.batch_rows => self.inbox.ready.notify_one(),
+            Ok(_) => {}
+            Err(record) => {
                 if let Err(err) = spill(&self.spill_path, std::slice::from_ref(&record)) {
                     tracing::error!(call = %record.id, error = %err, "an activity row arrived after shutdown and could not be spilled");
                 }
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
 
     /// Waits until everything queued so far has been written (or spilled).
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
-        if self.tx.send(Message::Flush(done)).await.is_ok() {
+        if self.control.send(Control::Flush(done)).is_ok() {
             let _ = wait.await;
         }
     }
@@ -158,7 +208,7 @@ impl ActivityRecorder {
         let handle = self.stopped.lock().await.take();
         if let Some(handle) = handle {
             let (done, wait) = oneshot::channel();
-            if self.tx.send(Message::Stop(done)).await.is_ok() {
+            if self.control.send(Control::Stop(done)).is_ok() {
                 let _ = wait.await;
             }
             let _ = handle.await;
@@ -176,81 +226,72 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(mut self, mut rx: mpsc::Receiver<Message>) {
+    async fn run(mut self, inbox: Arc<Inbox>, mut control: mpsc::UnboundedReceiver<Control>) {
         // Rows a previous run could not write come first.
         self.replay_spill().await;
         loop {
-            let first = if self.pending.is_empty() {
-                match rx.recv().await {
-                    Some(message) => Some(message),
-                    None => break,
+            let mut waiters = Vec::new();
+            // Nothing to do: sleep until the first row or a request.
+            if self.pending.is_empty() && inbox.len() == 0 {
+                tokio::select! {
+                    _ = inbox.ready.notified() => {}
+                    message = control.recv() => self.accept(message, &mut waiters),
                 }
-            } else {
-                None
-            };
-            let mut flush_waiters = Vec::new();
-            let mut closed = false;
-            if let Some(message) = first {
-                self.accept(message, &mut flush_waiters);
             }
-            // Gather more for up to the batch delay, or until the batch is full.
+            // Gather for up to the batch delay, or until a batch is full or someone waits.
             let deadline = tokio::time::Instant::now() + self.settings.batch_delay;
-            while self.pending.len() < self.settings.batch_rows && flush_waiters.is_empty() {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(message)) => self.accept(message, &mut flush_waiters),
-                    Ok(None) => {
-                        closed = true;
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-            let written = self.write_pending().await;
-            if !written {
-                self.spill_overflow();
-                if !flush_waiters.is_empty() || closed {
-                    // Someone waits for an answer: what cannot reach Postgres now goes to disk.
-                    self.spill_all();
-                } else {
-                    tokio::time::sleep(self.backoff).await;
-                    self.backoff = (self.backoff * 2).min(Duration::from_secs(5));
-                }
-            } else {
-                self.backoff = Duration::from_millis(100);
-                if self.settings.spill_path.exists() {
-                    self.replay_spill().await;
+            while waiters.is_empty()
+                && !self.stopping
+                && self.pending.len() + inbox.len() < self.settings.batch_rows
+            {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => break,
+                    _ = inbox.ready.notified() => {}
+                    message = control.recv() => self.accept(message, &mut waiters),
                 }
             }
             if self.stopping {
                 // Nothing more comes in; what is still queued is written or spilled.
-                rx.close();
-                while let Ok(message) = rx.try_recv() {
-                    self.accept(message, &mut flush_waiters);
-                }
+                self.pending.extend(inbox.close());
                 if !self.write_pending().await {
                     self.spill_all();
                 }
+            } else {
+                self.pending.extend(inbox.take());
+                if self.write_pending().await {
+                    self.backoff = Duration::from_millis(100);
+                    if self.settings.spill_path.exists() {
+                        self.replay_spill().await;
+                    }
+                } else {
+                    self.spill_overflow();
+                    if !waiters.is_empty() {
+                        // Someone waits for an answer: what cannot reach Postgres now goes to disk.
+                        self.spill_all();
+                    } else {
+                        tokio::time::sleep(self.backoff).await;
+                        self.backoff = (self.backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
             }
-            for waiter in flush_waiters {
+            for waiter in waiters {
                 let _ = waiter.send(());
             }
-            if closed || self.stopping {
+            if self.stopping {
                 break;
             }
         }
-        if !self.pending.is_empty() && !self.write_pending().await {
-            self.spill_all();
-        }
     }
 
-    fn accept(&mut self, message: Message, flush_waiters: &mut Vec<oneshot::Sender<()>>) {
+    /// Takes a request; a closed channel (every handle dropped) means stop.
+    fn accept(&mut self, message: Option<Control>, waiters: &mut Vec<oneshot::Sender<()>>) {
         match message {
-            Message::Record(record) => self.pending.push(*record),
-            Message::Flush(done) => flush_waiters.push(done),
-            Message::Stop(done) => {
+            Some(Control::Flush(done)) => waiters.push(done),
+            Some(Control::Stop(done)) => {
                 self.stopping = true;
-                flush_waiters.push(done);
+                waiters.push(done);
             }
+            None => self.stopping = true,
         }
     }
 
