@@ -157,7 +157,7 @@ impl ChangeFeed {
         }
         let mut waiting: std::collections::HashSet<Uuid> =
             replicas.iter().filter_map(|r| r.parse().ok()).collect();
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let settled = tokio::time::timeout(Duration::from_secs(2), async {
             while !waiting.is_empty() {
                 match rx.recv().await {
                     Ok(Change::Ack {
@@ -172,6 +172,11 @@ impl ChangeFeed {
             }
         })
         .await;
+        if settled.is_err() {
+            tracing::warn!(
+                "a change was not acknowledged by every replica within 2 s; their caches catch up as notifications arrive"
+            );
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {

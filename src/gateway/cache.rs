@@ -3,7 +3,14 @@
 //! one key share the load), and the change feed drops entries the moment their rows change, on
 //! every replica.
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{
+    collections::HashSet,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use moka::future::Cache;
@@ -126,6 +133,10 @@ pub struct GatewayCache {
     /// The tool names each server listed when last asked (only needed when a group restricts
     /// some of them).
     tool_names: Cache<Uuid, Arc<Vec<String>>>,
+    /// How many invalidations have been applied. A value read from Postgres before a change
+    /// committed but stored after the change's invalidation would otherwise outlive it until
+    /// the TTL; [`GatewayCache::lookup`] drops any entry an invalidation raced with.
+    generation: Arc<AtomicU64>,
     changes: ChangeFeed,
 }
 
@@ -158,6 +169,7 @@ impl GatewayCache {
                 .max_capacity(10_000)
                 .time_to_live(ttl)
                 .build(),
+            generation: Arc::default(),
         };
         cache.follow(changes);
         cache
@@ -182,6 +194,10 @@ impl GatewayCache {
     /// Drops what `change` makes stale. Server, token and restriction changes are rare admin
     /// actions, so they clear their whole map; a person's change clears just them.
     pub async fn apply(&self, change: &Change) {
+        if !matches!(change, Change::Barrier(_) | Change::Ack { .. }) {
+            // Before invalidating: a lookup that began earlier sees the change of generation.
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
         match change {
             Change::User(id) => self.users.invalidate(id).await,
             Change::Token(_) => self.tokens.invalidate_all(),
@@ -205,54 +221,52 @@ impl GatewayCache {
         let digest = token_digest(bearer);
         let pool = self.pool.clone();
         let oauth = bearer.starts_with(crate::oauth::ACCESS_TOKEN_PREFIX);
-        self.tokens
-            .try_get_with(digest, async move {
-                if oauth {
-                    let row = crate::oauth::db::find_access(&pool, &digest).await?;
-                    return Ok::<_, anyhow::Error>(row.map(|row| {
-                        Arc::new(TokenEntry {
-                            id: row.grant_id,
-                            kind: TokenKind::OAuth,
-                            user_id: row.user_id,
-                            server_ids: row.server_id.map(|id| vec![id]),
-                            expires_at: Some(row.expires_at),
-                            revoked: row.revoked,
-                        })
-                    }));
-                }
-                let row = tokens_db::find_by_digest(&pool, &digest).await?;
-                Ok::<_, anyhow::Error>(row.map(|row| {
+        lookup(&self.generation, &self.tokens, digest, async move {
+            if oauth {
+                let row = crate::oauth::db::find_access(&pool, &digest).await?;
+                return Ok::<_, anyhow::Error>(row.map(|row| {
                     Arc::new(TokenEntry {
-                        id: row.id,
-                        kind: TokenKind::Personal,
+                        id: row.grant_id,
+                        kind: TokenKind::OAuth,
                         user_id: row.user_id,
-                        server_ids: row.server_ids,
-                        expires_at: row.expires_at,
-                        revoked: row.revoked_at.is_some(),
+                        server_ids: row.server_id.map(|id| vec![id]),
+                        expires_at: Some(row.expires_at),
+                        revoked: row.revoked,
                     })
-                }))
-            })
-            .await
-            .map_err(load_error("a token"))
+                }));
+            }
+            let row = tokens_db::find_by_digest(&pool, &digest).await?;
+            Ok::<_, anyhow::Error>(row.map(|row| {
+                Arc::new(TokenEntry {
+                    id: row.id,
+                    kind: TokenKind::Personal,
+                    user_id: row.user_id,
+                    server_ids: row.server_ids,
+                    expires_at: row.expires_at,
+                    revoked: row.revoked_at.is_some(),
+                })
+            }))
+        })
+        .await
+        .map_err(load_error("a token"))
     }
 
     pub async fn user(&self, id: Uuid) -> Result<Option<Arc<UserEntry>>, LoadError> {
         let pool = self.pool.clone();
-        self.users
-            .try_get_with(id, async move {
-                let row = crate::accounts::db::find_by_id(&pool, id).await?;
-                Ok::<_, anyhow::Error>(row.map(|row| {
-                    Arc::new(UserEntry {
-                        id: row.id,
-                        email: row.email,
-                        name: row.name,
-                        role: row.role,
-                        group_id: row.group_id,
-                    })
-                }))
-            })
-            .await
-            .map_err(load_error("a user"))
+        lookup(&self.generation, &self.users, id, async move {
+            let row = crate::accounts::db::find_by_id(&pool, id).await?;
+            Ok::<_, anyhow::Error>(row.map(|row| {
+                Arc::new(UserEntry {
+                    id: row.id,
+                    email: row.email,
+                    name: row.name,
+                    role: row.role,
+                    group_id: row.group_id,
+                })
+            }))
+        })
+        .await
+        .map_err(load_error("a user"))
     }
 
     /// The server at `/mcp/{slug}` with its live deployment, or `None` for an unknown or
@@ -261,37 +275,36 @@ impl GatewayCache {
         let pool = self.pool.clone();
         let secrets = self.secrets.clone();
         let key = slug.to_owned();
-        self.servers
-            .try_get_with(key, async move {
-                let Some(row) = servers_db::find_by_slug(&pool, slug).await? else {
-                    return Ok::<_, anyhow::Error>(None);
-                };
-                let deployment = match row.live_deployment_id {
-                    Some(id) => match servers_db::find_deployment(&pool, id).await? {
-                        Some(d) => {
-                            let env = open_env_snapshot(&secrets, row.id, d.env.as_deref())?;
-                            Some(Arc::new(DeploymentEntry {
-                                id: d.id,
-                                source: d.source.0,
-                                env: env.into_iter().collect(),
-                            }))
-                        }
-                        None => None,
-                    },
+        lookup(&self.generation, &self.servers, key, async move {
+            let Some(row) = servers_db::find_by_slug(&pool, slug).await? else {
+                return Ok::<_, anyhow::Error>(None);
+            };
+            let deployment = match row.live_deployment_id {
+                Some(id) => match servers_db::find_deployment(&pool, id).await? {
+                    Some(d) => {
+                        let env = open_env_snapshot(&secrets, row.id, d.env.as_deref())?;
+                        Some(Arc::new(DeploymentEntry {
+                            id: d.id,
+                            source: d.source.0,
+                            env: env.into_iter().collect(),
+                        }))
+                    }
                     None => None,
-                };
-                Ok(Some(Arc::new(ServerEntry {
-                    id: row.id,
-                    slug: row.slug,
-                    name: row.name,
-                    status: row.status,
-                    auth_method: row.auth_method,
-                    call_timeout: Duration::from_millis(row.call_timeout_ms.max(1) as u64),
-                    deployment,
-                })))
-            })
-            .await
-            .map_err(load_error("a server"))
+                },
+                None => None,
+            };
+            Ok(Some(Arc::new(ServerEntry {
+                id: row.id,
+                slug: row.slug,
+                name: row.name,
+                status: row.status,
+                auth_method: row.auth_method,
+                call_timeout: Duration::from_millis(row.call_timeout_ms.max(1) as u64),
+                deployment,
+            })))
+        })
+        .await
+        .map_err(load_error("a server"))
     }
 
     /// The tools `group_id` may not call on `server_id`.
@@ -301,40 +314,91 @@ impl GatewayCache {
         server_id: Uuid,
     ) -> Result<Arc<Restrictions>, LoadError> {
         let pool = self.pool.clone();
-        self.restrictions
-            .try_get_with((group_id, server_id), async move {
+        lookup(
+            &self.generation,
+            &self.restrictions,
+            (group_id, server_id),
+            async move {
                 let names: Vec<String> = sqlx::query_scalar(
-                    "SELECT tool_name FROM tool_restrictions WHERE group_id = $1 AND server_id = $2",
-                )
-                .bind(group_id)
-                .bind(server_id)
-                .fetch_all(&pool)
-                .await?;
+                "SELECT tool_name FROM tool_restrictions WHERE group_id = $1 AND server_id = $2",
+            )
+            .bind(group_id)
+            .bind(server_id)
+            .fetch_all(&pool)
+            .await?;
                 Ok::<_, anyhow::Error>(Arc::new(Restrictions {
                     tools: names.into_iter().collect(),
                 }))
-            })
-            .await
-            .map_err(load_error("tool restrictions"))
+            },
+        )
+        .await
+        .map_err(load_error("tool restrictions"))
     }
 
     /// The tool names `server_id` listed when last asked; `None` when they cannot be read now
     /// (the caller then assumes the server is visible: the calls themselves are still checked).
     pub async fn tool_names(&self, server_id: Uuid) -> Option<Arc<Vec<String>>> {
         let pool = self.pool.clone();
-        self.tool_names
-            .try_get_with(server_id, async move {
-                let names: Option<Vec<String>> = sqlx::query_scalar(
-                    "SELECT array(SELECT t->>'name' FROM jsonb_array_elements(tools) t) \
+        lookup(&self.generation, &self.tool_names, server_id, async move {
+            let names: Option<Vec<String>> = sqlx::query_scalar(
+                "SELECT array(SELECT t->>'name' FROM jsonb_array_elements(tools) t) \
                      FROM server_tools WHERE server_id = $1",
-                )
-                .bind(server_id)
-                .fetch_optional(&pool)
-                .await?;
-                Ok::<_, anyhow::Error>(Arc::new(names.unwrap_or_default()))
-            })
+            )
+            .bind(server_id)
+            .fetch_optional(&pool)
+            .await?;
+            Ok::<_, anyhow::Error>(Arc::new(names.unwrap_or_default()))
+        })
+        .await
+        .map_err(|err| tracing::warn!(error = %err, "loading a server's tool names failed"))
+        .ok()
+    }
+}
+
+/// `cache[key]`, loaded by `load` when missing. If an invalidation was applied meanwhile (the
+/// `generation` moved), the value may have been read before the change committed: it answers
+/// this request, which raced the change anyway, but is not kept, so the next one reads again.
+async fn lookup<K, V>(
+    generation: &AtomicU64,
+    cache: &Cache<K, V>,
+    key: K,
+    load: impl Future<Output = anyhow::Result<V>>,
+) -> Result<V, Arc<anyhow::Error>>
+where
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    let before = generation.load(Ordering::Acquire);
+    let value = cache.try_get_with(key.clone(), load).await?;
+    if generation.load(Ordering::Acquire) != before {
+        cache.invalidate(&key).await;
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_value_read_before_an_invalidation_answers_once_but_is_not_kept() {
+        let generation = AtomicU64::new(0);
+        let cache: Cache<u32, &str> = Cache::new(10);
+        // The load reads the old row; the change's invalidation is applied before it is stored.
+        let value = lookup(&generation, &cache, 1, async {
+            generation.fetch_add(1, Ordering::AcqRel);
+            cache.invalidate_all();
+            Ok("before the change")
+        })
+        .await
+        .unwrap();
+        assert_eq!(value, "before the change");
+        assert_eq!(cache.get(&1).await, None, "the stale value is not kept");
+
+        // With no change in between, what is loaded stays.
+        lookup(&generation, &cache, 2, async { Ok("current") })
             .await
-            .map_err(|err| tracing::warn!(error = %err, "loading a server's tool names failed"))
-            .ok()
+            .unwrap();
+        assert_eq!(cache.get(&2).await, Some("current"));
     }
 }
