@@ -44,6 +44,9 @@ export default defineConfig({
     url: `http://127.0.0.1:${port}/readyz`,
     reuseExistingServer: false,
     timeout: 120_000,
+    // SIGTERM, not the default SIGKILL: Gatehouse then stops its embedded Postgres (a cluster
+    // started with pg_ctl lives in its own session and would outlive a killed server).
+    gracefulShutdown: { signal: 'SIGTERM', timeout: 30_000 },
     stdout: 'pipe',
     stderr: 'pipe',
   },
