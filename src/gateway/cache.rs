@@ -135,7 +135,7 @@ pub struct GatewayCache {
     tool_names: Cache<Uuid, Arc<Vec<String>>>,
     /// How many invalidations have been applied. A value read from Postgres before a change
     /// committed but stored after the change's invalidation would otherwise outlive it until
-    /// the TTL; [`GatewayCache::lookup`] drops any entry an invalidation raced with.
+    /// the TTL; [`lookup`] drops any entry an invalidation raced with.
     generation: Arc<AtomicU64>,
     changes: ChangeFeed,
 }
@@ -221,7 +221,7 @@ impl GatewayCache {
         let digest = token_digest(bearer);
         let pool = self.pool.clone();
         let oauth = bearer.starts_with(crate::oauth::ACCESS_TOKEN_PREFIX);
-        lookup(&self.generation, &self.tokens, digest, async move {
+        lookup(&self.generation, &self.tokens, &digest, async move {
             if oauth {
                 let row = crate::oauth::db::find_access(&pool, &digest).await?;
                 return Ok::<_, anyhow::Error>(row.map(|row| {
@@ -253,7 +253,7 @@ impl GatewayCache {
 
     pub async fn user(&self, id: Uuid) -> Result<Option<Arc<UserEntry>>, LoadError> {
         let pool = self.pool.clone();
-        lookup(&self.generation, &self.users, id, async move {
+        lookup(&self.generation, &self.users, &id, async move {
             let row = crate::accounts::db::find_by_id(&pool, id).await?;
             Ok::<_, anyhow::Error>(row.map(|row| {
                 Arc::new(UserEntry {
@@ -274,8 +274,7 @@ impl GatewayCache {
     pub async fn server(&self, slug: &str) -> Result<Option<Arc<ServerEntry>>, LoadError> {
         let pool = self.pool.clone();
         let secrets = self.secrets.clone();
-        let key = slug.to_owned();
-        lookup(&self.generation, &self.servers, key, async move {
+        lookup(&self.generation, &self.servers, slug, async move {
             let Some(row) = servers_db::find_by_slug(&pool, slug).await? else {
                 return Ok::<_, anyhow::Error>(None);
             };
@@ -317,7 +316,7 @@ impl GatewayCache {
         lookup(
             &self.generation,
             &self.restrictions,
-            (group_id, server_id),
+            &(group_id, server_id),
             async move {
                 let names: Vec<String> = sqlx::query_scalar(
                 "SELECT tool_name FROM tool_restrictions WHERE group_id = $1 AND server_id = $2",
@@ -339,7 +338,7 @@ impl GatewayCache {
     /// (the caller then assumes the server is visible: the calls themselves are still checked).
     pub async fn tool_names(&self, server_id: Uuid) -> Option<Arc<Vec<String>>> {
         let pool = self.pool.clone();
-        lookup(&self.generation, &self.tool_names, server_id, async move {
+        lookup(&self.generation, &self.tool_names, &server_id, async move {
             let names: Option<Vec<String>> = sqlx::query_scalar(
                 "SELECT array(SELECT t->>'name' FROM jsonb_array_elements(tools) t) \
                      FROM server_tools WHERE server_id = $1",
@@ -358,20 +357,22 @@ impl GatewayCache {
 /// `cache[key]`, loaded by `load` when missing. If an invalidation was applied meanwhile (the
 /// `generation` moved), the value may have been read before the change committed: it answers
 /// this request, which raced the change anyway, but is not kept, so the next one reads again.
-async fn lookup<K, V>(
+/// The key is borrowed: a hit, the gateway's usual case, copies nothing.
+async fn lookup<K, Q, V>(
     generation: &AtomicU64,
     cache: &Cache<K, V>,
-    key: K,
+    key: &Q,
     load: impl Future<Output = anyhow::Result<V>>,
 ) -> Result<V, Arc<anyhow::Error>>
 where
-    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq + Send + Sync + 'static,
+    Q: ToOwned<Owned = K> + std::hash::Hash + Eq + ?Sized,
     V: Clone + Send + Sync + 'static,
 {
     let before = generation.load(Ordering::Acquire);
-    let value = cache.try_get_with(key.clone(), load).await?;
+    let value = cache.try_get_with_by_ref(key, load).await?;
     if generation.load(Ordering::Acquire) != before {
-        cache.invalidate(&key).await;
+        cache.invalidate(key).await;
     }
     Ok(value)
 }
@@ -385,7 +386,7 @@ mod tests {
         let generation = AtomicU64::new(0);
         let cache: Cache<u32, &str> = Cache::new(10);
         // The load reads the old row; the change's invalidation is applied before it is stored.
-        let value = lookup(&generation, &cache, 1, async {
+        let value = lookup(&generation, &cache, &1, async {
             generation.fetch_add(1, Ordering::AcqRel);
             cache.invalidate_all();
             Ok("before the change")
@@ -396,7 +397,7 @@ mod tests {
         assert_eq!(cache.get(&1).await, None, "the stale value is not kept");
 
         // With no change in between, what is loaded stays.
-        lookup(&generation, &cache, 2, async { Ok("current") })
+        lookup(&generation, &cache, &2, async { Ok("current") })
             .await
             .unwrap();
         assert_eq!(cache.get(&2).await, Some("current"));
