@@ -72,13 +72,15 @@ enum Control {
 }
 
 /// Rows on their way to the writer. A sender appends under a short lock and wakes the writer
-/// only when the row is the first of a batch or fills one: one wake-up per batch instead of
-/// one per row. Each wake-up is a syscall on the request path and, with every core busy, a
-/// context switch in the middle of someone's call (docs/PERFORMANCE.md).
+/// only when the row is the first since the writer last looked, and again every `wake_every`
+/// rows: one wake-up per batch instead of one per row. Each wake-up is a syscall on the request
+/// path and, with every core busy, a context switch in the middle of someone's call
+/// (docs/PERFORMANCE.md). The periodic wake-ups let the writer hold the memory bound while it
+/// waits on Postgres.
 struct Inbox {
     state: std::sync::Mutex<InboxState>,
     ready: Notify,
-    batch_rows: usize,
+    wake_every: usize,
 }
 
 #[derive(Default)]
@@ -132,7 +134,7 @@ impl ActivityRecorder {
         let inbox = Arc::new(Inbox {
             state: std::sync::Mutex::default(),
             ready: Notify::new(),
-            batch_rows: settings.batch_rows,
+            wake_every: settings.batch_rows.min(settings.memory_rows).max(1),
         });
         let spill_path: Arc<Path> = Arc::from(settings.spill_path.as_path());
         let options = (*pool.connect_options()).clone();
@@ -185,7 +187,7 @@ impl ActivityRecorder {
             }
         };
         match queued {
-            Ok(n) if n == 1 || n == self.inbox.batch_rows => self.inbox.ready.notify_one(),
+            Ok(n) if n == 1 || n % self.inbox.wake_every == 0 => self.inbox.ready.notify_one(),
             Ok(_) => {}
             Err(record) => {
                 if let Err(err) = spill(&self.spill_path, std::slice::from_ref(&record)) {
@@ -253,12 +255,12 @@ impl Writer {
             if self.stopping {
                 // Nothing more comes in; what is still queued is written or spilled.
                 self.pending.extend(inbox.close());
-                if !self.write_pending().await {
+                if !self.write_pending(&inbox).await {
                     self.spill_all();
                 }
             } else {
                 self.pending.extend(inbox.take());
-                if self.write_pending().await {
+                if self.write_pending(&inbox).await {
                     self.backoff = Duration::from_millis(100);
                     if self.settings.spill_path.exists() {
                         self.replay_spill().await;
@@ -269,7 +271,7 @@ impl Writer {
                         // Someone waits for an answer: what cannot reach Postgres now goes to disk.
                         self.spill_all();
                     } else {
-                        tokio::time::sleep(self.backoff).await;
+                        self.bounded(&inbox, tokio::time::sleep(self.backoff)).await;
                         self.backoff = (self.backoff * 2).min(Duration::from_secs(5));
                     }
                 }
@@ -296,11 +298,12 @@ impl Writer {
     }
 
     /// Writes every pending row, a batch at a time. Returns false when Postgres refused.
-    async fn write_pending(&mut self) -> bool {
+    async fn write_pending(&mut self, inbox: &Inbox) -> bool {
+        let pool = self.pool.clone();
         while !self.pending.is_empty() {
             let take = self.pending.len().min(self.settings.batch_rows);
             let batch: Vec<CallRecord> = self.pending[..take].to_vec();
-            match write_batch(&self.pool, &batch).await {
+            match self.bounded(inbox, write_batch(&pool, &batch)).await {
                 Ok(()) => {
                     self.pending.drain(..take);
                 }
@@ -311,6 +314,27 @@ impl Writer {
             }
         }
         true
+    }
+
+    /// Runs `work` (a write, or the pause between attempts) while holding the memory bound:
+    /// when the rows that arrive meanwhile push the total past `memory_rows`, they go to the
+    /// spill file at once. A write can take seconds while Postgres is away (connecting is
+    /// retried until the pool's timeout), and the gateway does not stop making rows.
+    /// Only newly arrived rows are spilled, so `pending` stays as the caller left it; the order
+    /// rows reach the table in does not matter (see [`write_batch`]).
+    async fn bounded<T>(&mut self, inbox: &Inbox, work: impl std::future::Future<Output = T>) -> T {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                _ = inbox.ready.notified() => {
+                    if self.pending.len() + inbox.len() > self.settings.memory_rows {
+                        let rows = inbox.take();
+                        self.append_spill(&rows);
+                    }
+                }
+            }
+        }
     }
 
     /// Keeps at most `memory_rows` in memory; older rows go to the spill file.
@@ -336,11 +360,10 @@ impl Writer {
                 tracing::warn!(rows = rows.len(), path = %self.settings.spill_path.display(), "activity rows spilled to disk")
             }
             Err(err) => {
-                // Nowhere left to put them: keep them in memory rather than lose them.
+                // Nowhere left to put them: keep them in memory rather than lose them. They go
+                // last, so a batch being written from the front of `pending` is undisturbed.
                 tracing::error!(error = %err, "could not write the activity spill file; keeping rows in memory");
-                let mut rows = rows.to_vec();
-                rows.append(&mut self.pending);
-                self.pending = rows;
+                self.pending.extend_from_slice(rows);
             }
         }
     }

@@ -30,7 +30,14 @@ async fn no_activity_row_is_lost_when_postgres_stops_and_restarts_mid_run() {
             cluster.stop().await.expect("Postgres stops");
         }
         if i == 60 {
-            spilled = spill.exists();
+            // The writer notices the outage on its next attempt; give it that long.
+            for _ in 0..150 {
+                if spill.exists() {
+                    spilled = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
             cluster
                 .restart(gatehouse::db::Durability::Throwaway)
                 .await
@@ -83,5 +90,75 @@ async fn no_activity_row_is_lost_when_postgres_stops_and_restarts_mid_run() {
     assert_eq!(distinct, total, "each call's own row, none twice");
 
     cluster.stop().await.ok();
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn rows_past_the_memory_bound_go_to_disk_while_a_write_hangs() {
+    use gatehouse::activity::{
+        CallStatus,
+        recorder::{ActivityRecorder, CallRecord, RecorderSettings},
+    };
+
+    // A "Postgres" that accepts connections and never answers: the writer's first write hangs
+    // until the pool gives up (10 s), like a database behind a dead network path.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .connect_lazy(&format!("postgres://gatehouse@127.0.0.1:{port}/gatehouse"))
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("gatehouse-bound-{}", uuid::Uuid::new_v4()));
+    let mut settings = RecorderSettings::new(&dir);
+    settings.memory_rows = 10;
+    let spill = settings.spill_path.clone();
+    let recorder = ActivityRecorder::start(pool, settings);
+
+    let row = |i: usize| CallRecord {
+        id: uuid::Uuid::new_v4(),
+        server_id: uuid::Uuid::new_v4(),
+        deployment_id: None,
+        user_id: None,
+        client_name: None,
+        client_version: None,
+        tool_name: format!("tool-{i}"),
+        input: None,
+        output: None,
+        output_truncated: false,
+        status: CallStatus::Success,
+        error: None,
+        latency_ms: Some(1),
+        started_at: chrono::Utc::now(),
+        ended_at: Some(chrono::Utc::now()),
+    };
+    recorder.record(row(0));
+    // Let the writer start its (hanging) write, then keep the rows coming.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 1..=100 {
+        recorder.record(row(i));
+    }
+
+    // Well before the write gives up, what does not fit in memory is on disk.
+    let mut spilled = 0;
+    for _ in 0..20 {
+        spilled = std::fs::read_to_string(&spill)
+            .map(|text| text.lines().count())
+            .unwrap_or(0);
+        if spilled >= 90 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        spilled >= 90,
+        "at most 10 rows stay in memory; {spilled} of 100 were spilled"
+    );
+
+    held.abort();
     std::fs::remove_dir_all(dir).ok();
 }
