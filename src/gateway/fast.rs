@@ -17,7 +17,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{StreamExt, stream::BoxStream};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -26,7 +26,7 @@ use super::{
     cache::ServerEntry,
     calls::{CallLog, denial, gateway_error, timeout_message, unavailable_message},
     principal::Principal,
-    upstream::HttpEndpoint,
+    upstream::{HttpEndpoint, relay::PlainHttp},
 };
 use crate::{activity::CallStatus, servers::ServerStatus};
 
@@ -152,56 +152,42 @@ pub(super) async fn try_call(
     )
 }
 
+/// Sends the call upstream and relays the answer: JSON is read whole, judged and passed on;
+/// SSE is passed on as it arrives (see [`stream_back`]).
 async fn relay(
     shared: &Shared,
     server: &ServerEntry,
-    endpoint: HttpEndpoint,
+    endpoint: Arc<HttpEndpoint>,
     headers: &HeaderMap,
     body: Bytes,
     id: String,
     log: CallLog,
 ) -> Response {
-    let mut request = shared
-        .http
-        .post(&endpoint.url)
-        .headers(endpoint.headers)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::ACCEPT, "application/json, text/event-stream")
-        .header("mcp-protocol-version", MODERN)
-        .header("mcp-method", "tools/call");
-    for (name, value) in headers {
-        let relayed = name == "mcp-name"
-            || RELAYED_PREFIXES
-                .iter()
-                .any(|p| name.as_str().starts_with(p));
-        if relayed {
-            request = request.header(name, value);
-        }
-    }
     let limit = server.call_timeout;
     let deadline = tokio::time::Instant::now() + limit;
-    let response = match tokio::time::timeout_at(deadline, request.body(body).send()).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(err)) => {
-            let message = unavailable_message(
-                server,
-                &format!("the upstream could not be reached ({})", root_cause(&err)),
-            );
+    let sent = async {
+        match &endpoint.plain {
+            Some(plain) => send_direct(shared, plain, &endpoint, headers, body).await,
+            None => send_reqwest(shared, &endpoint, headers, body).await,
+        }
+    };
+    let (status, content_type, answer) = match tokio::time::timeout_at(deadline, sent).await {
+        Ok(Ok(sent)) => sent,
+        Ok(Err(why)) => {
+            let message = unavailable_message(server, &why);
             log.finish(CallStatus::Error, None, Some(message.clone()));
             return gateway_answer(&id, &message, "upstream_unavailable");
         }
         Err(_) => return timed_out(log, &id, limit),
     };
-    let status = response.status();
-    let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
     let streaming = content_type
         .as_ref()
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     if streaming && status.is_success() {
-        return stream_back(response, id, log, deadline, limit);
+        return stream_back(answer, id, log, deadline, limit);
     }
-    let answer = match tokio::time::timeout_at(deadline, read_limited(response)).await {
+    let answer = match tokio::time::timeout_at(deadline, read_limited(answer)).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(why)) => {
             let message = unavailable_message(server, &why);
@@ -221,18 +207,116 @@ async fn relay(
         .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
 }
 
-async fn read_limited(response: reqwest::Response) -> Result<Bytes, String> {
-    if response
-        .content_length()
-        .is_some_and(|n| n as usize > MAX_ANSWER_BYTES)
-    {
+/// An upstream's answer as it arrives: status, content type, body.
+type Sent = (
+    StatusCode,
+    Option<HeaderValue>,
+    BoxStream<'static, Result<Bytes, String>>,
+);
+
+/// The headers every relayed call carries: the endpoint's own (injected credentials), the
+/// protocol's, and the client's that the upstream must see.
+fn upstream_headers(endpoint: &HttpEndpoint, client: &HeaderMap) -> HeaderMap {
+    let mut out = endpoint.headers.clone();
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    out.insert(
+        header::ACCEPT,
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    out.insert("mcp-protocol-version", HeaderValue::from_static(MODERN));
+    out.insert("mcp-method", HeaderValue::from_static("tools/call"));
+    for (name, value) in client {
+        let relayed = name == "mcp-name"
+            || RELAYED_PREFIXES
+                .iter()
+                .any(|p| name.as_str().starts_with(p));
+        if relayed {
+            out.append(name, value.clone());
+        }
+    }
+    out
+}
+
+/// Over a connection the calling task drives itself (`upstream::relay`).
+async fn send_direct(
+    shared: &Shared,
+    plain: &PlainHttp,
+    endpoint: &HttpEndpoint,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Sent, String> {
+    let mut request = axum::http::Request::post(plain.path_and_query.as_str())
+        .body(http_body_util::Full::new(body))
+        .map_err(|e| e.to_string())?;
+    *request.headers_mut() = upstream_headers(endpoint, headers);
+    let host = HeaderValue::from_str(&plain.authority).map_err(|e| e.to_string())?;
+    request.headers_mut().insert(header::HOST, host);
+    let (parts, answer) = shared
+        .links
+        .send(&plain.authority, request)
+        .await
+        .map_err(|e| unreachable(&e))?;
+    let content_type = parts.headers.get(header::CONTENT_TYPE).cloned();
+    let too_large = content_length(&parts.headers).is_some_and(|n| n > MAX_ANSWER_BYTES);
+    if too_large {
         return Err("the upstream's answer is too large".to_owned());
     }
+    let body = answer
+        .map(|chunk| chunk.map_err(|e| root_cause(&e)))
+        .boxed();
+    Ok((parts.status, content_type, body))
+}
+
+/// Through reqwest: TLS, proxies, credentials in the URL.
+async fn send_reqwest(
+    shared: &Shared,
+    endpoint: &HttpEndpoint,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Sent, String> {
+    let response = shared
+        .http
+        .post(&endpoint.url)
+        .headers(upstream_headers(endpoint, headers))
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| unreachable(&e))?;
+    let too_large = content_length(response.headers()).is_some_and(|n| n > MAX_ANSWER_BYTES);
+    if too_large {
+        return Err("the upstream's answer is too large".to_owned());
+    }
+    let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+    let status = response.status();
+    let body = response
+        .bytes_stream()
+        .map(|chunk| chunk.map_err(|e| root_cause(&e)))
+        .boxed();
+    Ok((status, content_type, body))
+}
+
+fn unreachable(err: &(dyn std::error::Error + 'static)) -> String {
+    format!("the upstream could not be reached ({})", root_cause(err))
+}
+
+fn content_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+async fn read_limited(
+    mut chunks: BoxStream<'static, Result<Bytes, String>>,
+) -> Result<Bytes, String> {
     let mut body = Vec::new();
-    let mut chunks = response.bytes_stream();
     while let Some(chunk) = chunks.next().await {
-        let chunk =
-            chunk.map_err(|e| format!("the upstream's answer broke off ({})", root_cause(&e)))?;
+        let chunk = chunk.map_err(|e| format!("the upstream's answer broke off ({e})"))?;
         if body.len() + chunk.len() > MAX_ANSWER_BYTES {
             return Err("the upstream's answer is too large".to_owned());
         }
@@ -308,14 +392,14 @@ fn judge(answer: &[u8], http_status: StatusCode) -> (CallStatus, Option<String>,
 /// Relays an SSE answer as it arrives (progress notifications included), watching for the
 /// final response to log it, and ending it with a timeout result if the deadline passes.
 fn stream_back(
-    response: reqwest::Response,
+    upstream: futures::stream::BoxStream<'static, Result<Bytes, String>>,
     id: String,
     log: CallLog,
     deadline: tokio::time::Instant,
     limit: Duration,
 ) -> Response {
     struct State {
-        upstream: futures::stream::BoxStream<'static, reqwest::Result<Bytes>>,
+        upstream: futures::stream::BoxStream<'static, Result<Bytes, String>>,
         watch: SseWatch,
         log: Option<CallLog>,
         id: String,
@@ -336,7 +420,7 @@ fn stream_back(
         }
     }
     let state = State {
-        upstream: response.bytes_stream().boxed(),
+        upstream,
         watch: SseWatch::default(),
         log: Some(log),
         id,
@@ -363,10 +447,7 @@ fn stream_back(
                     log.finish(
                         CallStatus::Error,
                         None,
-                        Some(format!(
-                            "The upstream's stream broke off ({})",
-                            root_cause(&err)
-                        )),
+                        Some(format!("The upstream's stream broke off ({err})")),
                     );
                 }
                 None

@@ -88,6 +88,8 @@ pub struct Shared {
     pub cache: GatewayCache,
     pub recorder: ActivityRecorder,
     pub http: reqwest::Client,
+    /// Connections to plain-HTTP upstreams for the fast path (`upstream::relay`).
+    pub links: Arc<upstream::relay::Links>,
     pub settings: Settings,
     usage: usage::TokenUsage,
 }
@@ -119,6 +121,7 @@ impl Gateway {
             cache: GatewayCache::new(pool.clone(), secrets, changes),
             recorder,
             http,
+            links: Arc::default(),
             settings,
             usage: usage::TokenUsage::start(pool),
         });

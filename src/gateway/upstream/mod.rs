@@ -7,6 +7,7 @@
 mod client;
 pub mod process;
 mod progress;
+pub mod relay;
 mod sse;
 
 use std::{sync::Arc, time::Duration};
@@ -47,10 +48,22 @@ pub enum ForwardError {
 #[error("{0}")]
 pub struct ConnectError(pub String);
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct HttpEndpoint {
     pub url: String,
     pub headers: HeaderMap,
+    /// How to reach it without reqwest, when it is plain HTTP (see [`relay`]).
+    pub plain: Option<relay::PlainHttp>,
+}
+
+impl HttpEndpoint {
+    fn new(url: String, headers: HeaderMap) -> Arc<Self> {
+        Arc::new(HttpEndpoint {
+            plain: relay::PlainHttp::for_url(&url),
+            url,
+            headers,
+        })
+    }
 }
 
 /// Everything needed to open an upstream session.
@@ -65,7 +78,7 @@ pub struct Upstream {
     service: RunningService<RoleClient, UpstreamClient>,
     routes: Arc<Routes>,
     /// Where an HTTP upstream takes its requests, and the headers the gateway adds.
-    http: Option<HttpEndpoint>,
+    http: Option<Arc<HttpEndpoint>>,
     /// The process behind this session, for `command` servers; stopped with the session.
     process: Mutex<Option<ChildProcess>>,
 }
@@ -97,10 +110,7 @@ impl Upstream {
                 let service = serve_http(client, http, url, target.headers.clone(), lifecycle)
                     .await
                     .map_err(handshake)?;
-                endpoint = Some(HttpEndpoint {
-                    url: url.clone(),
-                    headers: target.headers,
-                });
+                endpoint = Some(HttpEndpoint::new(url.clone(), target.headers));
                 (service, None)
             }
             ServerSource::Remote {
@@ -171,10 +181,7 @@ impl Upstream {
                 let url = format!("http://127.0.0.1:{port}{path}");
                 match serve_http(client, http, &url, target.headers.clone(), lifecycle).await {
                     Ok(service) => {
-                        endpoint = Some(HttpEndpoint {
-                            url,
-                            headers: target.headers,
-                        });
+                        endpoint = Some(HttpEndpoint::new(url, target.headers));
                         (service, Some(child))
                     }
                     Err(e) => return Err(process_failed(child, e).await),
@@ -209,7 +216,7 @@ impl Upstream {
 
     /// The HTTP endpoint, when this upstream speaks the stateless revision over HTTP: then a
     /// request needs no session and can be relayed as it is (see `gateway::fast`).
-    pub fn stateless_http(&self) -> Option<&HttpEndpoint> {
+    pub fn stateless_http(&self) -> Option<&Arc<HttpEndpoint>> {
         let info = self.info()?;
         (!info.protocol_version.has_initialize()).then_some(self.http.as_ref()?)
     }
