@@ -36,6 +36,11 @@ use rmcp::{
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
+/// The allocator `gatehouse serve` runs with (src/main.rs), so the gateway is measured as it
+/// runs; the upstream and the load generator share it, so the direct baseline does too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const LATENCY_REQUESTS: usize = 20_000;
 const WARMUP: usize = 2_000;
 const THROUGHPUT_SECONDS: u64 = 10;
