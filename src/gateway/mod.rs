@@ -117,11 +117,13 @@ impl Gateway {
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(10))
             .build()?;
+        let links = Arc::new(upstream::relay::Links::default());
+        links.sweep_in_background();
         let shared = Arc::new(Shared {
             cache: GatewayCache::new(pool.clone(), secrets, changes),
             recorder,
             http,
-            links: Arc::default(),
+            links,
             settings,
             usage: usage::TokenUsage::start(pool),
         });

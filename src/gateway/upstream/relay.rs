@@ -17,7 +17,7 @@ use std::{
     pin::Pin,
     sync::{Arc, LazyLock, Mutex},
     task::{Context, Poll, Waker},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
@@ -95,13 +95,62 @@ pub struct Link {
     closed: bool,
 }
 
+/// How long a connection may sit unused before it is closed, as for reqwest's pool: an
+/// upstream that was deleted or moved should not keep sockets open here.
+const IDLE_LIMIT: Duration = Duration::from_secs(90);
+
 /// Idle connections by `host:port`.
-#[derive(Default)]
 pub struct Links {
-    idle: Mutex<HashMap<String, Vec<Link>>>,
+    idle: Mutex<HashMap<String, Vec<Idle>>>,
+    idle_limit: Duration,
+}
+
+struct Idle {
+    since: Instant,
+    link: Link,
+}
+
+impl Default for Links {
+    fn default() -> Self {
+        Links::with_idle_limit(IDLE_LIMIT)
+    }
 }
 
 impl Links {
+    pub fn with_idle_limit(idle_limit: Duration) -> Self {
+        Links {
+            idle: Mutex::default(),
+            idle_limit,
+        }
+    }
+
+    /// Closes idle connections past the limit every so often, for as long as `self` lives.
+    pub fn sweep_in_background(self: &Arc<Self>) {
+        let links = Arc::downgrade(self);
+        let period = self.idle_limit / 3;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match links.upgrade() {
+                    Some(links) => links.sweep(),
+                    None => return,
+                }
+            }
+        });
+    }
+
+    /// Closes the idle connections unused for longer than the limit.
+    pub fn sweep(&self) {
+        let limit = self.idle_limit;
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.retain(|_, list| {
+            list.retain(|entry| entry.since.elapsed() <= limit);
+            !list.is_empty()
+        });
+    }
+
     /// Sends `request` to `authority` and waits for the answer's head. A reused connection the
     /// upstream closed while it was idle is replaced, as long as the request was not sent on it.
     pub async fn send(
@@ -136,17 +185,23 @@ impl Links {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.entry(authority).or_default();
         if list.len() < MAX_IDLE_PER_UPSTREAM {
-            list.push(link);
+            list.push(Idle {
+                since: Instant::now(),
+                link,
+            });
         }
     }
 
     /// An idle connection that is still open and ready for a request.
     fn reuse(&self, authority: &str) -> Option<Link> {
         loop {
-            let mut link = {
+            let Idle { since, mut link } = {
                 let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
                 idle.get_mut(authority)?.pop()?
             };
+            if since.elapsed() > self.idle_limit {
+                continue;
+            }
             // Let the connection read what came while it was idle (a close, most likely).
             let mut quiet = Context::from_waker(Waker::noop());
             if link.closed || Pin::new(&mut link.conn).poll(&mut quiet).is_ready() {
@@ -320,19 +375,30 @@ mod tests {
     /// A bare HTTP/1 server that answers each request on a connection with `ok` and closes the
     /// connection `idle_close` after its last answer, as uvicorn and many proxies do.
     async fn server(idle_close: std::time::Duration) -> (String, Arc<AtomicUsize>) {
+        let (authority, accepted, _) = counting_server(idle_close).await;
+        (authority, accepted)
+    }
+
+    /// [`server`], also counting the connections the client closed.
+    async fn counting_server(
+        idle_close: std::time::Duration,
+    ) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let authority = listener.local_addr().unwrap().to_string();
         let accepted = Arc::new(AtomicUsize::new(0));
-        let counter = accepted.clone();
+        let hung_up = Arc::new(AtomicUsize::new(0));
+        let (counter, hang_ups) = (accepted.clone(), hung_up.clone());
         tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
                 counter.fetch_add(1, Ordering::SeqCst);
+                let hang_ups = hang_ups.clone();
                 tokio::spawn(async move {
                     let mut buf = vec![0; 4096];
                     loop {
                         let read = tokio::time::timeout(idle_close, socket.read(&mut buf)).await;
                         let Ok(Ok(n)) = read else { return };
                         if n == 0 {
+                            hang_ups.fetch_add(1, Ordering::SeqCst);
                             return;
                         }
                         let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
@@ -343,7 +409,7 @@ mod tests {
                 });
             }
         });
-        (authority, accepted)
+        (authority, accepted, hung_up)
     }
 
     #[tokio::test]
@@ -362,6 +428,33 @@ mod tests {
         let links = Arc::new(Links::default());
         assert_eq!(call(&links, &authority).await, "ok");
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(call(&links, &authority).await, "ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn connections_unused_past_the_idle_limit_are_closed() {
+        let limit = std::time::Duration::from_secs(1);
+        let (authority, accepted, hung_up) = counting_server(limit * 30).await;
+        let links = Arc::new(Links::with_idle_limit(limit));
+        assert_eq!(call(&links, &authority).await, "ok");
+        links.sweep();
+        tokio::time::sleep(limit / 4).await;
+        assert_eq!(
+            hung_up.load(Ordering::SeqCst),
+            0,
+            "a fresh connection is kept"
+        );
+
+        tokio::time::sleep(limit).await;
+        links.sweep();
+        for _ in 0..40 {
+            if hung_up.load(Ordering::SeqCst) == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(hung_up.load(Ordering::SeqCst), 1, "a stale one is closed");
         assert_eq!(call(&links, &authority).await, "ok");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
