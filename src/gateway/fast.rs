@@ -252,8 +252,11 @@ async fn send_direct(
         .body(http_body_util::Full::new(body))
         .map_err(|e| e.to_string())?;
     *request.headers_mut() = upstream_headers(endpoint, headers);
-    let host = HeaderValue::from_str(&plain.authority).map_err(|e| e.to_string())?;
-    request.headers_mut().insert(header::HOST, host);
+    // A Host the server's configuration sets wins, as with reqwest.
+    if !request.headers().contains_key(header::HOST) {
+        let host = HeaderValue::from_str(&plain.host).map_err(|e| e.to_string())?;
+        request.headers_mut().insert(header::HOST, host);
+    }
     let (parts, answer) = shared
         .links
         .send(&plain.authority, request)

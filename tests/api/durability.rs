@@ -1,7 +1,7 @@
 //! Activity survives Postgres going away: rows wait in memory, then on disk, and are all
 //! written once Postgres is back.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use gatehouse::accounts::Role;
 use reqwest::StatusCode;
@@ -104,10 +104,13 @@ async fn rows_past_the_memory_bound_go_to_disk_while_a_write_hangs() {
     // until the pool gives up (10 s), like a database behind a dead network path.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = silent.local_addr().unwrap().port();
+    let connected = Arc::new(tokio::sync::Notify::new());
+    let knock = connected.clone();
     let held = tokio::spawn(async move {
         let mut open = Vec::new();
         while let Ok((socket, _)) = silent.accept().await {
             open.push(socket);
+            knock.notify_one();
         }
     });
     let pool = sqlx::postgres::PgPoolOptions::new()
@@ -137,8 +140,10 @@ async fn rows_past_the_memory_bound_go_to_disk_while_a_write_hangs() {
         ended_at: Some(chrono::Utc::now()),
     };
     recorder.record(row(0));
-    // Let the writer start its (hanging) write, then keep the rows coming.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Once the writer is inside its (hanging) write, keep the rows coming.
+    tokio::time::timeout(Duration::from_secs(10), connected.notified())
+        .await
+        .expect("the writer tries to write the first row");
     for i in 1..=100 {
         recorder.record(row(i));
     }

@@ -27,7 +27,7 @@ use hyper::{
     body::{Body, Incoming},
     client::conn::http1,
 };
-use hyper_util::rt::TokioIo;
+use hyper_util::{client::legacy::connect::HttpConnector, rt::TokioIo};
 use tokio::net::TcpStream;
 
 /// How long opening a connection may take, as for reqwest's connections to upstreams.
@@ -40,7 +40,10 @@ const MAX_IDLE_PER_UPSTREAM: usize = 64;
 /// Where a plain-HTTP upstream is reached: `host:port` to connect to and the request target.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlainHttp {
+    /// `host:port`, the port always written out: what connections are opened to and pooled by.
     pub authority: String,
+    /// The `Host` header, as clients send it: the port only when the URL names one.
+    pub host: String,
     pub path_and_query: String,
 }
 
@@ -65,6 +68,10 @@ impl PlainHttp {
             host => host.to_string(),
         };
         let port = url.port_or_known_default()?;
+        let host_header = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.clone(),
+        };
         let mut path_and_query = url.path().to_owned();
         if let Some(query) = url.query() {
             path_and_query.push('?');
@@ -72,6 +79,7 @@ impl PlainHttp {
         }
         Some(PlainHttp {
             authority: format!("{host}:{port}"),
+            host: host_header,
             path_and_query,
         })
     }
@@ -79,8 +87,8 @@ impl PlainHttp {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
-    #[error("{0}")]
-    Connect(std::io::Error),
+    #[error(transparent)]
+    Connect(Box<dyn std::error::Error + Send + Sync>),
     #[error(transparent)]
     Http(#[from] hyper::Error),
     #[error("the connection closed before the answer was complete")]
@@ -163,12 +171,19 @@ impl Links {
             None => (connect(authority).await?, false),
         };
         let retry = reused.then(|| clone_request(&request));
-        let response = match exchange(&mut link, request).await {
-            Err(RelayError::Http(err)) if err.is_canceled() && retry.is_some() => {
+        // Retried only when the request cannot have reached the upstream: hyper cancelled it
+        // before writing it, or the connection ended with the request still queued (a request
+        // it had written would have been answered with an error instead).
+        let response = match (exchange(&mut link, request).await, retry) {
+            (Err(RelayError::Closed), Some(retry)) => {
                 link = connect(authority).await?;
-                exchange(&mut link, retry.expect("checked")).await?
+                exchange(&mut link, retry).await?
             }
-            other => other?,
+            (Err(RelayError::Http(err)), Some(retry)) if err.is_canceled() => {
+                link = connect(authority).await?;
+                exchange(&mut link, retry).await?
+            }
+            (other, _) => other?,
         };
         let (parts, body) = response.into_parts();
         Ok((
@@ -194,6 +209,11 @@ impl Links {
 
     /// An idle connection that is still open and ready for a request.
     fn reuse(&self, authority: &str) -> Option<Link> {
+        // With the task's budget spent, tokio's I/O answers Pending without looking, and a
+        // closed connection would pass for an open one; a new connection is the safe choice.
+        if !tokio::task::coop::has_budget_remaining() {
+            return None;
+        }
         loop {
             let Idle { since, mut link } = {
                 let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
@@ -214,13 +234,21 @@ impl Links {
     }
 }
 
+/// Opens a connection with hyper-util's connector, as reqwest does: the resolver on a blocking
+/// thread, every resolved address tried, IPv6 and IPv4 raced (happy eyeballs).
 async fn connect(authority: &str) -> Result<Link, RelayError> {
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority))
+    use tower::ServiceExt;
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    let uri: http::Uri = format!("http://{authority}")
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| RelayError::Connect(e.into()))?;
+    let stream = connector
+        .oneshot(uri)
         .await
-        .map_err(|_| RelayError::Connect(std::io::ErrorKind::TimedOut.into()))?
-        .map_err(RelayError::Connect)?;
-    stream.set_nodelay(true).map_err(RelayError::Connect)?;
-    let (send, conn) = http1::handshake(TokioIo::new(stream)).await?;
+        .map_err(|e| RelayError::Connect(e.into()))?;
+    let (send, conn) = http1::handshake(stream).await?;
     Ok(Link {
         send,
         conn,
@@ -270,7 +298,15 @@ fn drive<T>(
     }
     match Pin::new(&mut link.conn).poll(cx) {
         // The connection may have filled the channel before it ran out of input.
-        Poll::Pending => ready(&mut quiet),
+        Poll::Pending => match ready(&mut quiet) {
+            Poll::Pending if !tokio::task::coop::has_budget_remaining() => {
+                // Tokio's budget for this poll is spent: a channel may have answered Pending
+                // and left its wake-up to the no-op waker. Yield, so the task looks again.
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            other => other,
+        },
         Poll::Ready(done) => {
             link.closed = true;
             match (ready(&mut quiet), done) {
@@ -475,12 +511,14 @@ mod tests {
             PlainHttp::for_url("http://127.0.0.1:8931/mcp?x=1"),
             Some(PlainHttp {
                 authority: "127.0.0.1:8931".into(),
+                host: "127.0.0.1:8931".into(),
                 path_and_query: "/mcp?x=1".into(),
             })
         );
+        let default_port = PlainHttp::for_url("http://tools.internal/mcp").unwrap();
         assert_eq!(
-            PlainHttp::for_url("http://tools.internal/mcp").map(|p| p.authority),
-            Some("tools.internal:80".into())
+            (default_port.authority.as_str(), default_port.host.as_str()),
+            ("tools.internal:80", "tools.internal")
         );
         assert_eq!(
             PlainHttp::for_url("http://[::1]:9000/").map(|p| p.authority),
