@@ -30,6 +30,10 @@ use super::{
 };
 use crate::{activity::CallStatus, servers::ServerStatus};
 
+mod stream;
+
+use stream::stream_back;
+
 const MODERN: &str = "2026-07-28";
 /// Headers a client sends that the upstream must see unchanged (never `Authorization`: the
 /// gateway's token stays with the gateway).
@@ -215,19 +219,33 @@ type Sent = (
 );
 
 /// The headers every relayed call carries: the endpoint's own (injected credentials), the
-/// protocol's, and the client's that the upstream must see.
+/// protocol's, `Host` for a direct connection (unless the endpoint sets one, as with reqwest)
+/// and the client's that the upstream must see. All but the client's are the same on every
+/// call, so they are built once per endpoint.
 fn upstream_headers(endpoint: &HttpEndpoint, client: &HeaderMap) -> HeaderMap {
-    let mut out = endpoint.headers.clone();
-    out.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    out.insert(
-        header::ACCEPT,
-        HeaderValue::from_static("application/json, text/event-stream"),
-    );
-    out.insert("mcp-protocol-version", HeaderValue::from_static(MODERN));
-    out.insert("mcp-method", HeaderValue::from_static("tools/call"));
+    let mut out = endpoint
+        .call_headers
+        .get_or_init(|| {
+            let mut fixed = endpoint.headers.clone();
+            fixed.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            fixed.insert(
+                header::ACCEPT,
+                HeaderValue::from_static("application/json, text/event-stream"),
+            );
+            fixed.insert("mcp-protocol-version", HeaderValue::from_static(MODERN));
+            fixed.insert("mcp-method", HeaderValue::from_static("tools/call"));
+            if let Some(plain) = &endpoint.plain
+                && !fixed.contains_key(header::HOST)
+                && let Ok(host) = HeaderValue::from_str(&plain.host)
+            {
+                fixed.insert(header::HOST, host);
+            }
+            fixed
+        })
+        .clone();
     for (name, value) in client {
         let relayed = name == "mcp-name"
             || RELAYED_PREFIXES
@@ -248,18 +266,16 @@ async fn send_direct(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Sent, String> {
-    let mut request = axum::http::Request::post(plain.path_and_query.as_str())
-        .body(http_body_util::Full::new(body))
-        .map_err(|e| e.to_string())?;
-    *request.headers_mut() = upstream_headers(endpoint, headers);
-    // A Host the server's configuration sets wins, as with reqwest.
-    if !request.headers().contains_key(header::HOST) {
-        let host = HeaderValue::from_str(&plain.host).map_err(|e| e.to_string())?;
-        request.headers_mut().insert(header::HOST, host);
-    }
+    let make = || {
+        let mut request = axum::http::Request::new(http_body_util::Full::new(body.clone()));
+        *request.method_mut() = axum::http::Method::POST;
+        *request.uri_mut() = plain.target.clone();
+        *request.headers_mut() = upstream_headers(endpoint, headers);
+        request
+    };
     let (parts, answer) = shared
         .links
-        .send(&plain.authority, request)
+        .send(&plain.authority, make)
         .await
         .map_err(|e| unreachable(&e))?;
     let content_type = parts.headers.get(header::CONTENT_TYPE).cloned();
@@ -392,163 +408,6 @@ fn judge(answer: &[u8], http_status: StatusCode) -> (CallStatus, Option<String>,
     }
 }
 
-/// Relays an SSE answer as it arrives (progress notifications included), watching for the
-/// final response to log it, and ending it with a timeout result if the deadline passes.
-fn stream_back(
-    upstream: futures::stream::BoxStream<'static, Result<Bytes, String>>,
-    id: String,
-    log: CallLog,
-    deadline: tokio::time::Instant,
-    limit: Duration,
-) -> Response {
-    struct State {
-        upstream: futures::stream::BoxStream<'static, Result<Bytes, String>>,
-        watch: SseWatch,
-        log: Option<CallLog>,
-        id: String,
-        deadline: tokio::time::Instant,
-        limit: Duration,
-        done: bool,
-    }
-    impl Drop for State {
-        fn drop(&mut self) {
-            // The client went away before the answer came.
-            if let Some(log) = self.log.take() {
-                log.finish(
-                    CallStatus::Error,
-                    None,
-                    Some("Cancelled by the client.".to_owned()),
-                );
-            }
-        }
-    }
-    let state = State {
-        upstream,
-        watch: SseWatch::default(),
-        log: Some(log),
-        id,
-        deadline,
-        limit,
-        done: false,
-    };
-    let stream = futures::stream::unfold(state, |mut state| async move {
-        if state.done {
-            return None;
-        }
-        match tokio::time::timeout_at(state.deadline, state.upstream.next()).await {
-            Ok(Some(Ok(chunk))) => {
-                if let Some(answer) = state.watch.feed(&chunk, &state.id)
-                    && let Some(log) = state.log.take()
-                {
-                    let (status, output, error) = judge(answer.as_bytes(), StatusCode::OK);
-                    log.finish(status, output, error);
-                }
-                Some((Ok::<Bytes, std::io::Error>(chunk), state))
-            }
-            Ok(Some(Err(err))) => {
-                if let Some(log) = state.log.take() {
-                    log.finish(
-                        CallStatus::Error,
-                        None,
-                        Some(format!("The upstream's stream broke off ({err})")),
-                    );
-                }
-                None
-            }
-            Ok(None) => {
-                if let Some(log) = state.log.take() {
-                    log.finish(
-                        CallStatus::Error,
-                        None,
-                        Some("The upstream ended its stream without an answer.".to_owned()),
-                    );
-                }
-                None
-            }
-            Err(_) => {
-                // Out of time: answer the request ourselves, as the last event of the stream.
-                state.done = true;
-                let mut event = String::from("event: message\ndata: ");
-                if let Some(log) = state.log.take() {
-                    let message = timeout_message(log.tool(), state.limit);
-                    log.finish(CallStatus::Timeout, None, Some(message.clone()));
-                    event.push_str(&answer_json(&state.id, &message, "timeout"));
-                }
-                event.push_str("\n\n");
-                Some((Ok(Bytes::from(event)), state))
-            }
-        }
-    });
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        )
-        .header(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))
-        .body(Body::from_stream(stream))
-        .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
-}
-
-/// Finds the JSON-RPC response to `id` in an SSE byte stream fed chunk by chunk.
-#[derive(Default)]
-struct SseWatch {
-    buffer: String,
-}
-
-impl SseWatch {
-    fn feed(&mut self, chunk: &[u8], id: &str) -> Option<String> {
-        self.buffer.push_str(&String::from_utf8_lossy(chunk));
-        let mut found = None;
-        // Events end with a blank line.
-        while let Some((end, separator)) = self
-            .buffer
-            .find("\r\n\r\n")
-            .map(|at| (at, 4))
-            .or_else(|| self.buffer.find("\n\n").map(|at| (at, 2)))
-        {
-            let event: String = self.buffer[..end].to_owned();
-            self.buffer.drain(..end + separator);
-            let data: Vec<&str> = event
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                .collect();
-            if data.is_empty() {
-                continue;
-            }
-            let data = data.join("\n");
-            if is_response_to(&data, id) {
-                found = Some(data);
-            }
-        }
-        found
-    }
-}
-
-fn is_response_to(message: &str, id: &str) -> bool {
-    #[derive(Deserialize)]
-    struct Peek<'a> {
-        #[serde(borrow)]
-        id: Option<&'a RawValue>,
-        #[serde(borrow)]
-        result: Option<&'a RawValue>,
-        #[serde(borrow)]
-        error: Option<&'a RawValue>,
-    }
-    match serde_json::from_str::<Peek>(message) {
-        Ok(peek) => {
-            let same_id = peek.id.is_some_and(|found| {
-                found.get() == id
-                    || serde_json::from_str::<serde_json::Value>(found.get()).ok()
-                        == serde_json::from_str::<serde_json::Value>(id).ok()
-            });
-            same_id && (peek.result.is_some() || peek.error.is_some())
-        }
-        Err(_) => false,
-    }
-}
-
 fn timed_out(log: CallLog, id: &str, limit: Duration) -> Response {
     let message = timeout_message(log.tool(), limit);
     log.finish(CallStatus::Timeout, None, Some(message.clone()));
@@ -586,22 +445,6 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_answer_is_found_across_chunks_among_notifications() {
-        let mut watch = SseWatch::default();
-        let progress = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n";
-        assert_eq!(watch.feed(progress.as_bytes(), "7"), None);
-        assert_eq!(
-            watch.feed(b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,", "7"),
-            None
-        );
-        let found = watch.feed(b"\"result\":{\"content\":[]}}\n\n", "7");
-        assert_eq!(
-            found.as_deref(),
-            Some("{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[]}}")
-        );
-    }
 
     #[test]
     fn tool_errors_and_rpc_errors_are_told_apart_from_success() {

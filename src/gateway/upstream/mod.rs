@@ -54,6 +54,9 @@ pub struct HttpEndpoint {
     pub headers: HeaderMap,
     /// How to reach it without reqwest, when it is plain HTTP (see [`relay`]).
     pub plain: Option<relay::PlainHttp>,
+    /// The headers every fast-path call to it carries, built on its first call
+    /// (`gateway::fast`).
+    pub call_headers: std::sync::OnceLock<HeaderMap>,
 }
 
 impl HttpEndpoint {
@@ -62,6 +65,7 @@ impl HttpEndpoint {
             plain: relay::PlainHttp::for_url(&url),
             url,
             headers,
+            call_headers: std::sync::OnceLock::new(),
         })
     }
 }

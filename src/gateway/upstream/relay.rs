@@ -44,7 +44,8 @@ pub struct PlainHttp {
     pub authority: String,
     /// The `Host` header, as clients send it: the port only when the URL names one.
     pub host: String,
-    pub path_and_query: String,
+    /// The request target (path and query), parsed once.
+    pub target: http::Uri,
 }
 
 impl PlainHttp {
@@ -72,15 +73,15 @@ impl PlainHttp {
             Some(port) => format!("{host}:{port}"),
             None => host.clone(),
         };
-        let mut path_and_query = url.path().to_owned();
+        let mut target = url.path().to_owned();
         if let Some(query) = url.query() {
-            path_and_query.push('?');
-            path_and_query.push_str(query);
+            target.push('?');
+            target.push_str(query);
         }
         Some(PlainHttp {
             authority: format!("{host}:{port}"),
             host: host_header,
-            path_and_query,
+            target: target.parse().ok()?,
         })
     }
 }
@@ -159,31 +160,31 @@ impl Links {
         });
     }
 
-    /// Sends `request` to `authority` and waits for the answer's head. A reused connection the
-    /// upstream closed while it was idle is replaced, as long as the request was not sent on it.
+    /// Sends the request `make` builds to `authority` and waits for the answer's head. A reused
+    /// connection the upstream closed while it was idle is replaced, as long as the request was
+    /// not sent on it; `make` is called again only then.
     pub async fn send(
         self: &Arc<Self>,
         authority: &str,
-        request: http::Request<Full<Bytes>>,
+        make: impl Fn() -> http::Request<Full<Bytes>>,
     ) -> Result<(http::response::Parts, Answer), RelayError> {
         let (mut link, reused) = match self.reuse(authority) {
             Some(link) => (link, true),
             None => (connect(authority).await?, false),
         };
-        let retry = reused.then(|| clone_request(&request));
         // Retried only when the request cannot have reached the upstream: hyper cancelled it
         // before writing it, or the connection ended with the request still queued (a request
         // it had written would have been answered with an error instead).
-        let response = match (exchange(&mut link, request).await, retry) {
-            (Err(RelayError::Closed), Some(retry)) => {
+        let response = match exchange(&mut link, make()).await {
+            Err(RelayError::Closed) if reused => {
                 link = connect(authority).await?;
-                exchange(&mut link, retry).await?
+                exchange(&mut link, make()).await?
             }
-            (Err(RelayError::Http(err)), Some(retry)) if err.is_canceled() => {
+            Err(RelayError::Http(err)) if reused && err.is_canceled() => {
                 link = connect(authority).await?;
-                exchange(&mut link, retry).await?
+                exchange(&mut link, make()).await?
             }
-            (other, _) => other?,
+            other => other?,
         };
         let (parts, body) = response.into_parts();
         Ok((
@@ -254,15 +255,6 @@ async fn connect(authority: &str) -> Result<Link, RelayError> {
         conn,
         closed: false,
     })
-}
-
-fn clone_request(request: &http::Request<Full<Bytes>>) -> http::Request<Full<Bytes>> {
-    let mut copy = http::Request::new(request.body().clone());
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.version_mut() = request.version();
-    *copy.headers_mut() = request.headers().clone();
-    copy
 }
 
 /// Sends the request and polls the connection until the answer's head is in.
@@ -403,7 +395,7 @@ mod tests {
     }
 
     async fn call(links: &Arc<Links>, authority: &str) -> String {
-        let (parts, answer) = links.send(authority, post(authority)).await.unwrap();
+        let (parts, answer) = links.send(authority, || post(authority)).await.unwrap();
         assert_eq!(parts.status, http::StatusCode::OK);
         String::from_utf8(answer.collect(1024).await.unwrap().to_vec()).unwrap()
     }
@@ -499,7 +491,7 @@ mod tests {
     async fn an_answer_dropped_half_read_does_not_come_back_to_the_pool() {
         let (authority, accepted) = server(std::time::Duration::from_secs(30)).await;
         let links = Arc::new(Links::default());
-        let (_, answer) = links.send(&authority, post(&authority)).await.unwrap();
+        let (_, answer) = links.send(&authority, || post(&authority)).await.unwrap();
         drop(answer);
         assert_eq!(call(&links, &authority).await, "ok");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
@@ -512,7 +504,7 @@ mod tests {
             Some(PlainHttp {
                 authority: "127.0.0.1:8931".into(),
                 host: "127.0.0.1:8931".into(),
-                path_and_query: "/mcp?x=1".into(),
+                target: http::Uri::from_static("/mcp?x=1"),
             })
         );
         let default_port = PlainHttp::for_url("http://tools.internal/mcp").unwrap();
