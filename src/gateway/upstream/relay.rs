@@ -319,19 +319,6 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// Reads the whole body, refusing more than `limit` bytes.
-    pub async fn collect(mut self, limit: usize) -> Result<Bytes, String> {
-        let mut out = Vec::new();
-        while let Some(chunk) = futures::StreamExt::next(&mut self).await {
-            let chunk = chunk.map_err(|e| format!("the upstream's answer broke off ({e})"))?;
-            if out.len() + chunk.len() > limit {
-                return Err("the upstream's answer is too large".to_owned());
-            }
-            out.extend_from_slice(&chunk);
-        }
-        Ok(Bytes::from(out))
-    }
-
     fn finished(&mut self) {
         if let (Some(link), Some((links, authority))) = (self.link.take(), self.home.take())
             && !link.closed
@@ -397,7 +384,8 @@ mod tests {
     async fn call(links: &Arc<Links>, authority: &str) -> String {
         let (parts, answer) = links.send(authority, || post(authority)).await.unwrap();
         assert_eq!(parts.status, http::StatusCode::OK);
-        String::from_utf8(answer.collect(1024).await.unwrap().to_vec()).unwrap()
+        let chunks: Vec<Bytes> = futures::TryStreamExt::try_collect(answer).await.unwrap();
+        String::from_utf8(chunks.concat()).unwrap()
     }
 
     /// A bare HTTP/1 server that answers each request on a connection with `ok` and closes the
