@@ -211,6 +211,8 @@ async fn seed_activity_writes_realistic_calls_and_leaves_the_indexes_and_rollups
         .unwrap()
     };
     let before = indexes().await;
+    // "The last 7 days" as of when the seeding began: a call may be placed at its very start.
+    let seeded_from = chrono::Utc::now() - chrono::TimeDelta::days(7);
     let output = Command::new(BIN)
         .args(["dev", "seed-activity", "--calls", "5000", "--servers", "4"])
         .args(["--users", "20", "--days", "7", "--bulk"])
@@ -234,7 +236,7 @@ async fn seed_activity_writes_realistic_calls_and_leaves_the_indexes_and_rollups
         .unwrap();
     assert_eq!((calls, servers), (5000, 4));
     assert!(people > 10 && people <= 20);
-    assert!(oldest > chrono::Utc::now() - chrono::TimeDelta::days(7));
+    assert!(oldest >= seeded_from, "{oldest} is within the last 7 days");
     let by_status: Vec<(String, i64)> =
         sqlx::query_as("SELECT status::text, count(*) FROM tool_calls GROUP BY 1 ORDER BY 2 DESC")
             .fetch_all(&app.pool)
