@@ -26,6 +26,8 @@ use crate::{
     http::{csrf, headers, health, server_fn_status},
 };
 
+mod serve;
+
 /// What every handler and server function can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -138,13 +140,7 @@ impl Application {
                 tracing::debug!(error = %err, "could not set TCP_NODELAY");
             }
         });
-        let served = axum::serve(
-            listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let served = serve::serve(listener, self.router, shutdown).await;
         // Requests are drained; stop the upstream processes and write the last activity rows.
         self.state.gateway.shutdown().await;
         served
