@@ -130,7 +130,7 @@ impl Application {
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
     pub async fn run_until_stopped(
         self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
         spawn_maintenance(self.state.pool.clone());
         // Streamed answers (SSE) are written in small pieces; without TCP_NODELAY, Nagle's

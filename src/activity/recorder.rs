@@ -62,6 +62,11 @@ impl RecorderSettings {
             spill_path: data_dir.join("activity-spill.jsonl"),
         }
     }
+
+    /// Where the spill file is moved while its rows are replayed.
+    pub fn replay_path(&self) -> PathBuf {
+        self.spill_path.with_extension("jsonl.replaying")
+    }
 }
 
 /// What the writer is asked besides writing rows.
@@ -230,7 +235,7 @@ struct Writer {
 impl Writer {
     async fn run(mut self, inbox: Arc<Inbox>, mut control: mpsc::UnboundedReceiver<Control>) {
         // Rows a previous run could not write come first.
-        self.replay_spill().await;
+        self.replay_spill(&inbox).await;
         loop {
             let mut waiters = Vec::new();
             // Nothing to do: sleep until the first row or a request.
@@ -262,8 +267,8 @@ impl Writer {
                 self.pending.extend(inbox.take());
                 if self.write_pending(&inbox).await {
                     self.backoff = Duration::from_millis(100);
-                    if self.settings.spill_path.exists() {
-                        self.replay_spill().await;
+                    if self.has_spilled() {
+                        self.replay_spill(&inbox).await;
                     }
                 } else {
                     self.spill_overflow();
@@ -368,36 +373,86 @@ impl Writer {
         }
     }
 
-    /// Writes the spill file's rows to Postgres and removes the file once all are in.
-    async fn replay_spill(&mut self) {
-        let path = self.settings.spill_path.clone();
-        let Ok(file) = std::fs::File::open(&path) else {
-            return;
-        };
-        let mut rows = Vec::new();
-        for line in std::io::BufReader::new(file).lines() {
-            match line.map(|l| serde_json::from_str::<CallRecord>(&l)) {
-                Ok(Ok(row)) => rows.push(row),
-                Ok(Err(err)) => {
-                    tracing::warn!(error = %err, "skipping an unreadable spilled activity row")
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "reading the activity spill file");
-                    break;
+    /// Whether rows wait on disk.
+    fn has_spilled(&self) -> bool {
+        self.settings.spill_path.exists() || self.settings.replay_path().exists()
+    }
+
+    /// Writes the spilled rows to Postgres, a batch at a time, holding the memory bound while it
+    /// does. When Postgres refuses, what is not yet written stays on disk for the next try.
+    ///
+    /// The spill file is renamed aside first, so rows spilled during the replay start a new file
+    /// instead of being removed with the old one; those are replayed in turn. A replay cut short
+    /// leaves the renamed file to be taken up first next time (rows written twice are harmless:
+    /// the upsert is idempotent).
+    async fn replay_spill(&mut self, inbox: &Inbox) {
+        let replaying = self.settings.replay_path();
+        loop {
+            if !replaying.exists() {
+                match std::fs::rename(&self.settings.spill_path, &replaying) {
+                    Ok(()) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "could not set the activity spill file aside for replay");
+                        return;
+                    }
                 }
             }
-        }
-        for chunk in rows.chunks(self.settings.batch_rows) {
-            if let Err(err) = write_batch(&self.pool, chunk).await {
-                tracing::warn!(error = %err, "replaying spilled activity rows failed; will retry");
+            if !self.replay_file(&replaying, inbox).await {
                 return;
             }
         }
-        if let Err(err) = std::fs::remove_file(&path) {
-            tracing::warn!(error = %err, "removing the replayed activity spill file");
-        } else if !rows.is_empty() {
-            tracing::info!(rows = rows.len(), "replayed spilled activity rows");
+    }
+
+    /// Replays one set-aside spill file and removes it once every row is in.
+    async fn replay_file(&mut self, path: &Path, inbox: &Inbox) -> bool {
+        let file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(err) => {
+                tracing::warn!(error = %err, "opening the activity spill file");
+                return false;
+            }
+        };
+        let pool = self.pool.clone();
+        let mut lines = std::io::BufReader::new(file).lines();
+        let mut replayed = 0;
+        let mut more = true;
+        while more {
+            let mut batch = Vec::with_capacity(self.settings.batch_rows);
+            while batch.len() < self.settings.batch_rows {
+                match lines.next() {
+                    Some(Ok(line)) => match serde_json::from_str::<CallRecord>(&line) {
+                        Ok(row) => batch.push(row),
+                        Err(err) => {
+                            tracing::warn!(error = %err, "skipping an unreadable spilled activity row")
+                        }
+                    },
+                    Some(Err(err)) => {
+                        tracing::warn!(error = %err, "reading the activity spill file");
+                        more = false;
+                        break;
+                    }
+                    None => {
+                        more = false;
+                        break;
+                    }
+                }
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            if let Err(err) = self.bounded(inbox, write_batch(&pool, &batch)).await {
+                tracing::warn!(error = %err, "replaying spilled activity rows failed; will retry");
+                return false;
+            }
+            replayed += batch.len();
         }
+        if let Err(err) = std::fs::remove_file(path) {
+            tracing::warn!(error = %err, "removing the replayed activity spill file");
+            return false;
+        }
+        tracing::info!(rows = replayed, "replayed spilled activity rows");
+        true
     }
 }
 

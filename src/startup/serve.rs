@@ -32,7 +32,8 @@ use hyper_util::{
 use tower::Layer;
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets every open connection
-/// finish the requests it is serving.
+/// finish the requests it is serving. (Dropping the returned future also asks every connection
+/// to finish and close.)
 pub async fn serve<L>(
     mut listener: L,
     router: Router,
@@ -45,7 +46,8 @@ where
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        // `Listener::accept` retries failed accepts itself (pausing when out of descriptors).
+        // `Listener::accept` retries failed accepts itself (pausing a second after an error
+        // that is not about one connection, such as running out of descriptors).
         let (io, remote) = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
@@ -66,12 +68,12 @@ where
     Ok(())
 }
 
-/// Polls a future again, at once, when it is woken while being polled, instead of handing the
-/// wake-up to the scheduler. Wake-ups from elsewhere (a socket, a timer, another task) go to
-/// the scheduler as usual.
+/// Polls a future again, at once, when it is woken while being polled (by itself, or by a
+/// socket or another thread at that moment), instead of handing the wake-up to the scheduler.
+/// Wake-ups while it waits go to the scheduler as usual.
 ///
-/// Fairness is kept: after [`Repoll::IN_A_ROW`] polls, or once Tokio's per-task budget is
-/// spent, the task yields to the scheduler as it would have.
+/// Fairness is bounded rather than unchanged: after [`Repoll::IN_A_ROW`] polls in a row, or
+/// once Tokio's per-task budget is spent, the task yields to the scheduler.
 pub struct Repoll<F> {
     inner: Pin<Box<F>>,
     signal: Arc<Signal>,
@@ -109,7 +111,7 @@ impl Wake for Signal {
 }
 
 impl<F: Future> Repoll<F> {
-    const IN_A_ROW: usize = 16;
+    const IN_A_ROW: usize = 8;
 
     pub fn new(inner: F) -> Self {
         let signal = Arc::new(Signal {
@@ -189,61 +191,51 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_future_that_wakes_itself_is_polled_again_without_the_scheduler() {
+    /// Polls, once, a future that wakes itself `times` times through [`Repoll`]: whether it
+    /// finished, how often the inner future was polled, how often the scheduler was asked.
+    fn poll_once(times: usize) -> (bool, usize, usize) {
         let polls = Arc::new(AtomicUsize::new(0));
         let mut future = Box::pin(Repoll::new(WakesItself {
-            times: 3,
+            times,
             polls: polls.clone(),
         }));
         let scheduler = Arc::new(CountingWaker(AtomicUsize::new(0)));
         let waker = Waker::from(scheduler.clone());
-        assert!(
-            future
-                .as_mut()
-                .poll(&mut Context::from_waker(&waker))
-                .is_ready()
-        );
-        assert_eq!(polls.load(Ordering::Relaxed), 4);
-        assert_eq!(scheduler.0.load(Ordering::Relaxed), 0);
+        let ready = future
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_ready();
+        let polled = polls.load(Ordering::Relaxed);
+        (ready, polled, scheduler.0.load(Ordering::Relaxed))
+    }
+
+    #[test]
+    fn a_future_that_wakes_itself_is_polled_again_without_the_scheduler() {
+        assert_eq!(poll_once(3), (true, 4, 0));
     }
 
     #[test]
     fn a_future_that_keeps_waking_itself_still_yields_to_the_scheduler() {
-        let polls = Arc::new(AtomicUsize::new(0));
-        let mut future = Box::pin(Repoll::new(WakesItself {
-            times: 100,
-            polls: polls.clone(),
-        }));
-        let scheduler = Arc::new(CountingWaker(AtomicUsize::new(0)));
-        let waker = Waker::from(scheduler.clone());
-        assert!(
-            future
-                .as_mut()
-                .poll(&mut Context::from_waker(&waker))
-                .is_pending()
-        );
+        let in_a_row = Repoll::<WakesItself>::IN_A_ROW;
         assert_eq!(
-            polls.load(Ordering::Relaxed),
-            Repoll::<WakesItself>::IN_A_ROW
-        );
-        assert_eq!(
-            scheduler.0.load(Ordering::Relaxed),
-            1,
+            poll_once(100),
+            (false, in_a_row, 1),
             "it asked to be polled again"
         );
     }
 
-    #[tokio::test]
-    async fn a_wake_up_from_elsewhere_reaches_the_scheduler() {
-        let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
-        let task = tokio::spawn(Repoll::new(rx));
-        tokio::task::yield_now().await;
-        tx.send(7).unwrap();
-        let received = tokio::time::timeout(std::time::Duration::from_secs(5), task)
-            .await
-            .expect("the task was woken")
+    #[test]
+    fn a_wake_up_while_it_waits_reaches_the_scheduler() {
+        let (tx, rx) = futures::channel::oneshot::channel::<u32>();
+        let mut future = Box::pin(Repoll::new(rx));
+        let scheduler = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(scheduler.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+        std::thread::spawn(move || tx.send(7).unwrap())
+            .join()
             .unwrap();
-        assert_eq!(received, Ok(7));
+        assert_eq!(scheduler.0.load(Ordering::Relaxed), 1, "the task was woken");
+        assert_eq!(future.as_mut().poll(&mut cx), Poll::Ready(Ok(7)));
     }
 }

@@ -3,11 +3,17 @@
 
 use std::{sync::Arc, time::Duration};
 
-use gatehouse::accounts::Role;
+use gatehouse::{
+    accounts::Role,
+    activity::{
+        CallStatus,
+        recorder::{ActivityRecorder, CallRecord, RecorderSettings},
+    },
+};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{everything_stdio, spawn_app_on_own_cluster, stateless_call};
+use crate::helpers::{everything_stdio, spawn_app, spawn_app_on_own_cluster, stateless_call};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_activity_row_is_lost_when_postgres_stops_and_restarts_mid_run() {
@@ -66,6 +72,7 @@ async fn no_activity_row_is_lost_when_postgres_stops_and_restarts_mid_run() {
     );
 
     // Everything reaches the table once Postgres is back, and the spill file is emptied.
+    let replaying = RecorderSettings::new(&dir.join("data")).replay_path();
     let mut written = 0;
     for _ in 0..100 {
         app.state.gateway.flush_activity().await;
@@ -75,13 +82,16 @@ async fn no_activity_row_is_lost_when_postgres_stops_and_restarts_mid_run() {
         .fetch_one(&app.pool)
         .await
         .unwrap_or(0);
-        if written == total && !spill.exists() {
+        if written == total && !spill.exists() && !replaying.exists() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(written, total, "every call has its row");
-    assert!(!spill.exists(), "the spill file was replayed and removed");
+    assert!(
+        !spill.exists() && !replaying.exists(),
+        "the spill file was replayed and removed"
+    );
     let distinct: i64 =
         sqlx::query_scalar("SELECT count(DISTINCT input->>'message') FROM tool_calls")
             .fetch_one(&app.pool)
@@ -95,34 +105,114 @@ async fn no_activity_row_is_lost_when_postgres_stops_and_restarts_mid_run() {
 
 #[tokio::test]
 async fn rows_past_the_memory_bound_go_to_disk_while_a_write_hangs() {
-    use gatehouse::activity::{
-        CallStatus,
-        recorder::{ActivityRecorder, CallRecord, RecorderSettings},
-    };
+    let postgres = SilentPostgres::start().await;
+    let (settings, dir) = tiny_buffer();
+    let spill = settings.spill_path.clone();
+    let recorder = ActivityRecorder::start(postgres.pool.clone(), settings);
 
-    // A "Postgres" that accepts connections and never answers: the writer's first write hangs
-    // until the pool gives up (10 s), like a database behind a dead network path.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = silent.local_addr().unwrap().port();
-    let connected = Arc::new(tokio::sync::Notify::new());
-    let knock = connected.clone();
-    let held = tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            open.push(socket);
-            knock.notify_one();
+    recorder.record(call(0));
+    // Once the writer is inside its (hanging) write, keep the rows coming.
+    postgres.wait_for_the_writer().await;
+    for i in 1..=100 {
+        recorder.record(call(i));
+    }
+
+    // Well before the write gives up, what does not fit in memory is on disk.
+    let spilled = lines_soon(&spill, 90).await;
+    assert!(
+        spilled >= 90,
+        "at most 10 rows stay in memory; {spilled} of 100 were spilled"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn rows_past_the_memory_bound_go_to_disk_while_spilled_rows_are_replayed() {
+    let postgres = SilentPostgres::start().await;
+    let (settings, dir) = tiny_buffer();
+    let spill = settings.spill_path.clone();
+    let replaying = settings.replay_path();
+    // A previous run left rows on disk; replaying them hangs on the silent Postgres.
+    let earlier: String = (0..5)
+        .map(|i| serde_json::to_string(&call(i)).unwrap() + "\n")
+        .collect();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(&spill, earlier).unwrap();
+    let recorder = ActivityRecorder::start(postgres.pool.clone(), settings);
+
+    postgres.wait_for_the_writer().await;
+    for i in 1..=100 {
+        recorder.record(call(i));
+    }
+
+    let spilled = lines_soon(&spill, 90).await;
+    assert!(
+        spilled >= 90,
+        "at most 10 rows stay in memory during a replay; {spilled} of 100 were spilled"
+    );
+    assert_eq!(
+        lines_soon(&replaying, 5).await,
+        5,
+        "the rows being replayed stay on disk, set aside, until they are written"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// A "Postgres" that accepts connections and never answers: a write hangs until the pool
+/// gives up (10 s), like a database behind a dead network path.
+struct SilentPostgres {
+    pool: sqlx::PgPool,
+    connected: Arc<tokio::sync::Notify>,
+    held: tokio::task::JoinHandle<()>,
+}
+
+impl SilentPostgres {
+    async fn start() -> Self {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let connected = Arc::new(tokio::sync::Notify::new());
+        let knock = connected.clone();
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = silent.accept().await {
+                open.push(socket);
+                knock.notify_one();
+            }
+        });
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy(&format!("postgres://gatehouse@127.0.0.1:{port}/gatehouse"))
+            .unwrap();
+        SilentPostgres {
+            pool,
+            connected,
+            held,
         }
-    });
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .connect_lazy(&format!("postgres://gatehouse@127.0.0.1:{port}/gatehouse"))
-        .unwrap();
+    }
+
+    /// Returns once the recorder's writer has connected (and so is inside a write).
+    async fn wait_for_the_writer(&self) {
+        tokio::time::timeout(Duration::from_secs(10), self.connected.notified())
+            .await
+            .expect("the writer tries to write");
+    }
+}
+
+impl Drop for SilentPostgres {
+    fn drop(&mut self) {
+        self.held.abort();
+    }
+}
+
+/// Recorder settings that keep at most 10 rows in memory, in a fresh data directory.
+fn tiny_buffer() -> (RecorderSettings, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("gatehouse-bound-{}", uuid::Uuid::new_v4()));
     let mut settings = RecorderSettings::new(&dir);
     settings.memory_rows = 10;
-    let spill = settings.spill_path.clone();
-    let recorder = ActivityRecorder::start(pool, settings);
+    (settings, dir)
+}
 
-    let row = |i: usize| CallRecord {
+fn call(i: usize) -> CallRecord {
+    CallRecord {
         id: uuid::Uuid::new_v4(),
         server_id: uuid::Uuid::new_v4(),
         deployment_id: None,
@@ -138,32 +228,60 @@ async fn rows_past_the_memory_bound_go_to_disk_while_a_write_hangs() {
         latency_ms: Some(1),
         started_at: chrono::Utc::now(),
         ended_at: Some(chrono::Utc::now()),
-    };
-    recorder.record(row(0));
-    // Once the writer is inside its (hanging) write, keep the rows coming.
-    tokio::time::timeout(Duration::from_secs(10), connected.notified())
-        .await
-        .expect("the writer tries to write the first row");
-    for i in 1..=100 {
-        recorder.record(row(i));
     }
+}
 
-    // Well before the write gives up, what does not fit in memory is on disk.
-    let mut spilled = 0;
+/// The number of lines in `path` once it has `at_least`, or after 2 s.
+async fn lines_soon(path: &std::path::Path, at_least: usize) -> usize {
+    let mut lines = 0;
     for _ in 0..20 {
-        spilled = std::fs::read_to_string(&spill)
+        lines = std::fs::read_to_string(path)
             .map(|text| text.lines().count())
             .unwrap_or(0);
-        if spilled >= 90 {
+        if lines >= at_least {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(
-        spilled >= 90,
-        "at most 10 rows stay in memory; {spilled} of 100 were spilled"
-    );
+    lines
+}
 
-    held.abort();
+#[tokio::test]
+async fn rows_left_on_disk_by_an_earlier_run_are_written_at_start_even_mid_replay() {
+    let app = spawn_app().await;
+    let admin = app.create_user("admin@example.com", Role::Admin).await;
+    let server = app
+        .create_server(&app.admin(&admin), "Everything", everything_stdio())
+        .await;
+    let (settings, dir) = tiny_buffer();
+    // The earlier run stopped half-way through a replay (rows set aside) after spilling more.
+    let lines = |range: std::ops::Range<usize>| -> String {
+        range
+            .map(|i| {
+                let mut row = call(i);
+                row.server_id = server.id;
+                serde_json::to_string(&row).unwrap() + "\n"
+            })
+            .collect()
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(settings.replay_path(), lines(0..7)).unwrap();
+    std::fs::write(&settings.spill_path, lines(7..12)).unwrap();
+    let (spill, replaying) = (settings.spill_path.clone(), settings.replay_path());
+
+    let recorder = ActivityRecorder::start(app.pool.clone(), settings);
+    recorder.flush().await;
+
+    let written: i64 = sqlx::query_scalar("SELECT count(*) FROM tool_calls WHERE server_id = $1")
+        .bind(server.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(written, 12, "every row from disk is in the table");
+    assert!(
+        !spill.exists() && !replaying.exists(),
+        "both files are gone once written"
+    );
+    recorder.shutdown().await;
     std::fs::remove_dir_all(dir).ok();
 }
