@@ -113,12 +113,9 @@ async fn rows_past_the_memory_bound_go_to_disk_while_a_write_hangs() {
     recorder.record(call(0));
     // Once the writer is inside its (hanging) write, keep the rows coming.
     postgres.wait_for_the_writer().await;
-    for i in 1..=100 {
-        recorder.record(call(i));
-    }
 
     // Well before the write gives up, what does not fit in memory is on disk.
-    let spilled = lines_soon(&spill, 90).await;
+    let spilled = record_a_hundred_and_count_spilled(&recorder, &spill).await;
     assert!(
         spilled >= 90,
         "at most 10 rows stay in memory; {spilled} of 100 were spilled"
@@ -133,19 +130,12 @@ async fn rows_past_the_memory_bound_go_to_disk_while_spilled_rows_are_replayed()
     let spill = settings.spill_path.clone();
     let replaying = settings.replay_path();
     // A previous run left rows on disk; replaying them hangs on the silent Postgres.
-    let earlier: String = (0..5)
-        .map(|i| serde_json::to_string(&call(i)).unwrap() + "\n")
-        .collect();
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(&spill, earlier).unwrap();
+    std::fs::write(&spill, as_spilled((0..5).map(call))).unwrap();
     let recorder = ActivityRecorder::start(postgres.pool.clone(), settings);
-
     postgres.wait_for_the_writer().await;
-    for i in 1..=100 {
-        recorder.record(call(i));
-    }
 
-    let spilled = lines_soon(&spill, 90).await;
+    let spilled = record_a_hundred_and_count_spilled(&recorder, &spill).await;
     assert!(
         spilled >= 90,
         "at most 10 rows stay in memory during a replay; {spilled} of 100 were spilled"
@@ -231,6 +221,23 @@ fn call(i: usize) -> CallRecord {
     }
 }
 
+/// Rows as the spill file holds them: one JSON document per line.
+fn as_spilled(rows: impl Iterator<Item = CallRecord>) -> String {
+    rows.map(|row| serde_json::to_string(&row).unwrap() + "\n")
+        .collect()
+}
+
+/// Records 100 rows while the writer is stuck; returns how many are on disk soon after.
+async fn record_a_hundred_and_count_spilled(
+    recorder: &ActivityRecorder,
+    spill: &std::path::Path,
+) -> usize {
+    for i in 1..=100 {
+        recorder.record(call(i));
+    }
+    lines_soon(spill, 90).await
+}
+
 /// The number of lines in `path` once it has `at_least`, or after 2 s.
 async fn lines_soon(path: &std::path::Path, at_least: usize) -> usize {
     let mut lines = 0;
@@ -255,14 +262,11 @@ async fn rows_left_on_disk_by_an_earlier_run_are_written_at_start_even_mid_repla
         .await;
     let (settings, dir) = tiny_buffer();
     // The earlier run stopped half-way through a replay (rows set aside) after spilling more.
-    let lines = |range: std::ops::Range<usize>| -> String {
-        range
-            .map(|i| {
-                let mut row = call(i);
-                row.server_id = server.id;
-                serde_json::to_string(&row).unwrap() + "\n"
-            })
-            .collect()
+    let lines = |range: std::ops::Range<usize>| {
+        as_spilled(range.map(|i| CallRecord {
+            server_id: server.id,
+            ..call(i)
+        }))
     };
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(settings.replay_path(), lines(0..7)).unwrap();
