@@ -7,7 +7,6 @@
 
 use std::{
     collections::HashMap,
-    io::{BufRead, Write},
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
@@ -20,6 +19,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::CallStatus;
+
+mod spill;
 
 /// One tool call as it is known at a moment: started (`in_progress`) or finished. Input and
 /// output are JSON text, serialised once on the request path and parsed by Postgres; the
@@ -195,7 +196,7 @@ impl ActivityRecorder {
             Ok(n) if n == 1 || n % self.inbox.wake_every == 0 => self.inbox.ready.notify_one(),
             Ok(_) => {}
             Err(record) => {
-                if let Err(err) = spill(&self.spill_path, std::slice::from_ref(&record)) {
+                if let Err(err) = spill::append(&self.spill_path, std::slice::from_ref(&record)) {
                     tracing::error!(call = %record.id, error = %err, "an activity row arrived after shutdown and could not be spilled");
                 }
             }
@@ -341,137 +342,6 @@ impl Writer {
             }
         }
     }
-
-    /// Keeps at most `memory_rows` in memory; older rows go to the spill file.
-    fn spill_overflow(&mut self) {
-        if self.pending.len() > self.settings.memory_rows {
-            let excess = self.pending.len() - self.settings.memory_rows;
-            let rows: Vec<CallRecord> = self.pending.drain(..excess).collect();
-            self.append_spill(&rows);
-        }
-    }
-
-    fn spill_all(&mut self) {
-        let rows = std::mem::take(&mut self.pending);
-        self.append_spill(&rows);
-    }
-
-    fn append_spill(&mut self, rows: &[CallRecord]) {
-        if rows.is_empty() {
-            return;
-        }
-        match spill(&self.settings.spill_path, rows) {
-            Ok(()) => {
-                tracing::warn!(rows = rows.len(), path = %self.settings.spill_path.display(), "activity rows spilled to disk")
-            }
-            Err(err) => {
-                // Nowhere left to put them: keep them in memory rather than lose them. They go
-                // last, so a batch being written from the front of `pending` is undisturbed.
-                tracing::error!(error = %err, "could not write the activity spill file; keeping rows in memory");
-                self.pending.extend_from_slice(rows);
-            }
-        }
-    }
-
-    /// Whether rows wait on disk.
-    fn has_spilled(&self) -> bool {
-        self.settings.spill_path.exists() || self.settings.replay_path().exists()
-    }
-
-    /// Writes the spilled rows to Postgres, a batch at a time, holding the memory bound while it
-    /// does. When Postgres refuses, what is not yet written stays on disk for the next try.
-    ///
-    /// The spill file is renamed aside first, so rows spilled during the replay start a new file
-    /// instead of being removed with the old one; those are replayed in turn. A replay cut short
-    /// leaves the renamed file to be taken up first next time (rows written twice are harmless:
-    /// the upsert is idempotent).
-    async fn replay_spill(&mut self, inbox: &Inbox) {
-        let replaying = self.settings.replay_path();
-        loop {
-            if !replaying.exists() {
-                match std::fs::rename(&self.settings.spill_path, &replaying) {
-                    Ok(()) => {}
-                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "could not set the activity spill file aside for replay");
-                        return;
-                    }
-                }
-            }
-            if !self.replay_file(&replaying, inbox).await {
-                return;
-            }
-        }
-    }
-
-    /// Replays one set-aside spill file and removes it once every row is in.
-    async fn replay_file(&mut self, path: &Path, inbox: &Inbox) -> bool {
-        let file = match std::fs::File::open(path) {
-            Ok(file) => file,
-            Err(err) => {
-                tracing::warn!(error = %err, "opening the activity spill file");
-                return false;
-            }
-        };
-        let pool = self.pool.clone();
-        let mut lines = std::io::BufReader::new(file).lines();
-        let mut replayed = 0;
-        let mut more = true;
-        while more {
-            let mut batch = Vec::with_capacity(self.settings.batch_rows);
-            while batch.len() < self.settings.batch_rows {
-                match lines.next() {
-                    Some(Ok(line)) => match serde_json::from_str::<CallRecord>(&line) {
-                        Ok(row) => batch.push(row),
-                        Err(err) => {
-                            tracing::warn!(error = %err, "skipping an unreadable spilled activity row")
-                        }
-                    },
-                    Some(Err(err)) => {
-                        tracing::warn!(error = %err, "reading the activity spill file");
-                        more = false;
-                        break;
-                    }
-                    None => {
-                        more = false;
-                        break;
-                    }
-                }
-            }
-            if batch.is_empty() {
-                continue;
-            }
-            if let Err(err) = self.bounded(inbox, write_batch(&pool, &batch)).await {
-                tracing::warn!(error = %err, "replaying spilled activity rows failed; will retry");
-                return false;
-            }
-            replayed += batch.len();
-        }
-        if let Err(err) = std::fs::remove_file(path) {
-            tracing::warn!(error = %err, "removing the replayed activity spill file");
-            return false;
-        }
-        tracing::info!(rows = replayed, "replayed spilled activity rows");
-        true
-    }
-}
-
-/// Appends rows to the spill file, one JSON document per line, and syncs it.
-fn spill(path: &Path, rows: &[CallRecord]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    let mut out = std::io::BufWriter::new(file);
-    for row in rows {
-        serde_json::to_writer(&mut out, row)?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()?;
-    out.get_ref().sync_data()
 }
 
 /// Upserts a batch. Within the batch the latest record per call wins; against the table, a
