@@ -140,10 +140,10 @@ impl Application {
                 tracing::debug!(error = %err, "could not set TCP_NODELAY");
             }
         });
-        let served = serve::serve(listener, self.router, shutdown).await;
+        serve::serve(listener, self.router, shutdown).await;
         // Requests are drained; stop the upstream processes and write the last activity rows.
         self.state.gateway.shutdown().await;
-        served
+        Ok(())
     }
 }
 

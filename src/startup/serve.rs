@@ -12,7 +12,6 @@
 
 use std::{
     future::Future,
-    io,
     net::SocketAddr,
     pin::Pin,
     sync::{
@@ -34,11 +33,7 @@ use tower::Layer;
 /// Serves `router` on `listener` until `shutdown` resolves, then lets every open connection
 /// finish the requests it is serving. (Dropping the returned future also asks every connection
 /// to finish and close.)
-pub async fn serve<L>(
-    mut listener: L,
-    router: Router,
-    shutdown: impl Future<Output = ()>,
-) -> io::Result<()>
+pub async fn serve<L>(mut listener: L, router: Router, shutdown: impl Future<Output = ()>)
 where
     L: Listener<Addr = SocketAddr>,
 {
@@ -65,7 +60,6 @@ where
     }
     drop(listener);
     graceful.shutdown().await;
-    Ok(())
 }
 
 /// Polls a future again, at once, when it is woken while being polled (by itself, or by a
