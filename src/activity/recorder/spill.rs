@@ -82,32 +82,24 @@ impl Writer {
             }
         };
         let pool = self.pool.clone();
-        let mut lines = std::io::BufReader::new(file).lines();
+        // A read error ends the file where it happened (as a torn last line would); a line that
+        // is not a row is skipped.
+        let mut rows = std::io::BufReader::new(file)
+            .lines()
+            .map_while(|line| {
+                line.inspect_err(|err| tracing::warn!(error = %err, "reading the activity spill file"))
+                    .ok()
+            })
+            .filter_map(|line| {
+                serde_json::from_str::<CallRecord>(&line)
+                    .inspect_err(|err| tracing::warn!(error = %err, "skipping an unreadable spilled activity row"))
+                    .ok()
+            });
         let mut replayed = 0;
-        let mut more = true;
-        while more {
-            let mut batch = Vec::with_capacity(self.settings.batch_rows);
-            while batch.len() < self.settings.batch_rows {
-                match lines.next() {
-                    Some(Ok(line)) => match serde_json::from_str::<CallRecord>(&line) {
-                        Ok(row) => batch.push(row),
-                        Err(err) => {
-                            tracing::warn!(error = %err, "skipping an unreadable spilled activity row")
-                        }
-                    },
-                    Some(Err(err)) => {
-                        tracing::warn!(error = %err, "reading the activity spill file");
-                        more = false;
-                        break;
-                    }
-                    None => {
-                        more = false;
-                        break;
-                    }
-                }
-            }
+        loop {
+            let batch: Vec<CallRecord> = rows.by_ref().take(self.settings.batch_rows).collect();
             if batch.is_empty() {
-                continue;
+                break;
             }
             if let Err(err) = self.bounded(inbox, write_batch(&pool, &batch)).await {
                 tracing::warn!(error = %err, "replaying spilled activity rows failed; will retry");
