@@ -34,11 +34,29 @@ use crate::activity::{
 pub const META_KEY: &str = "dev.gatehouse/call";
 
 /// One `tools/call` being accounted for: who, what, when — logged when it starts and once
-/// more when it ends.
+/// more when it ends. A started call whose log is dropped unfinished (the client hung up
+/// mid-call, the request's task was cut off) still has its row ended, so no call stays
+/// `in_progress` for ever; one dropped before it started (a refusal that is not the caller's
+/// to see in their activity) leaves no row.
 pub(super) struct CallLog {
     shared: Arc<Shared>,
-    row: CallRecord,
+    /// Taken when the row is finished.
+    row: Option<CallRecord>,
     clock: Instant,
+    /// Whether the row was recorded as `in_progress`.
+    visible: bool,
+}
+
+impl Drop for CallLog {
+    fn drop(&mut self) {
+        if self.visible {
+            self.close(
+                CallStatus::Error,
+                None,
+                Some("Abandoned before the upstream answered: the client went away.".to_owned()),
+            );
+        }
+    }
 }
 
 impl CallLog {
@@ -54,7 +72,8 @@ impl CallLog {
         CallLog {
             shared: shared.clone(),
             clock: Instant::now(),
-            row: CallRecord {
+            visible: false,
+            row: Some(CallRecord {
                 id: Uuid::new_v4(),
                 server_id,
                 deployment_id: None,
@@ -70,22 +89,31 @@ impl CallLog {
                 latency_ms: None,
                 started_at: Utc::now(),
                 ended_at: None,
-            },
+            }),
         }
     }
 
+    fn row(&self) -> &CallRecord {
+        self.row
+            .as_ref()
+            .expect("a call log is only finished by value")
+    }
+
     pub fn caller(&mut self, principal: &Principal, server: &ServerEntry) {
-        self.row.user_id = Some(principal.user_id);
-        self.row.deployment_id = server.deployment.as_ref().map(|d| d.id);
+        if let Some(row) = &mut self.row {
+            row.user_id = Some(principal.user_id);
+            row.deployment_id = server.deployment.as_ref().map(|d| d.id);
+        }
     }
 
     pub fn tool(&self) -> &str {
-        &self.row.tool_name
+        &self.row().tool_name
     }
 
     /// Makes the call visible as `in_progress` while it runs.
-    pub fn started(&self) {
-        self.shared.recorder.record(self.row.clone());
+    pub fn started(&mut self) {
+        self.visible = true;
+        self.shared.recorder.record(self.row().clone());
     }
 
     pub fn finish(
@@ -94,6 +122,13 @@ impl CallLog {
         output_json: Option<String>,
         error: Option<String>,
     ) {
+        self.close(status, output_json, error);
+    }
+
+    fn close(&mut self, status: CallStatus, output_json: Option<String>, error: Option<String>) {
+        let Some(mut row) = self.row.take() else {
+            return;
+        };
         let (output, truncated) = match output_json {
             Some(json) => {
                 let (capped, truncated) = cap_json(json, self.shared.settings.max_logged_bytes);
@@ -101,13 +136,13 @@ impl CallLog {
             }
             None => (None, false),
         };
-        self.row.status = status;
-        self.row.output = output;
-        self.row.output_truncated = truncated;
-        self.row.error = error;
-        self.row.latency_ms = Some(self.clock.elapsed().as_millis().min(i32::MAX as u128) as i32);
-        self.row.ended_at = Some(Utc::now());
-        self.shared.recorder.record(self.row);
+        row.status = status;
+        row.output = output;
+        row.output_truncated = truncated;
+        row.error = error;
+        row.latency_ms = Some(self.clock.elapsed().as_millis().min(i32::MAX as u128) as i32);
+        row.ended_at = Some(Utc::now());
+        self.shared.recorder.record(row);
     }
 }
 

@@ -29,6 +29,7 @@ use super::{
     upstream::{HttpEndpoint, relay::PlainHttp},
 };
 use crate::{activity::CallStatus, servers::ServerStatus};
+use rmcp::model::ErrorCode;
 
 mod stream;
 
@@ -37,21 +38,46 @@ use stream::stream_back;
 const MODERN: &str = "2026-07-28";
 /// Headers a client sends that the upstream must see unchanged (never `Authorization`: the
 /// gateway's token stays with the gateway).
-const RELAYED_PREFIXES: &[&str] = &["mcp-param-", "traceparent", "tracestate"];
+const RELAYED_PREFIXES: &[&str] = &["traceparent", "tracestate"];
 /// Largest JSON answer relayed from the upstream.
 const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 
-/// Whether the request may take the fast path, judged from its headers alone.
+/// Whether the request may take the fast path, judged from its headers alone. Whatever rmcp
+/// would have to check against more than the headers themselves goes the rmcp way, so each
+/// rule of the transport lives in one place:
+/// - an `Origin` (browsers): rmcp checks it against the allowed origins, 403 otherwise;
+/// - an `Accept` without both JSON and SSE: rmcp answers 406;
+/// - a repeated `Mcp-Method`, `Mcp-Name` or version header: rmcp answers -32020;
+/// - `Mcp-Param-*` headers: rmcp checks them against the tool's input schema.
 pub(super) fn wanted(headers: &HeaderMap) -> bool {
-    header_is(headers, "mcp-protocol-version", MODERN)
-        && header_is(headers, "mcp-method", "tools/call")
+    !headers.contains_key(header::ORIGIN)
+        && only_value_is(headers, "mcp-protocol-version", MODERN)
+        && only_value_is(headers, "mcp-method", "tools/call")
+        && headers.get_all("mcp-name").iter().count() == 1
+        && accepts_json_and_sse(headers)
+        && !headers
+            .keys()
+            .any(|name| name.as_str().starts_with("mcp-param-"))
 }
 
-fn header_is(headers: &HeaderMap, name: &str, value: &str) -> bool {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim() == value)
+fn only_value_is(headers: &HeaderMap, name: &str, value: &str) -> bool {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (Some(only), None) => only.to_str().is_ok_and(|v| v.trim() == value),
+        _ => false,
+    }
+}
+
+fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
+    let (mut json, mut sse) = (false, false);
+    for value in headers.get_all(header::ACCEPT) {
+        for item in value.to_str().unwrap_or_default().split(',') {
+            let essence = item.split(';').next().unwrap_or_default().trim();
+            json |= essence.eq_ignore_ascii_case("application/json");
+            sse |= essence.eq_ignore_ascii_case("text/event-stream");
+        }
+    }
+    json && sse
 }
 
 #[derive(Deserialize)]
@@ -200,8 +226,15 @@ async fn relay(
         }
         Err(_) => return timed_out(log, &id, limit),
     };
-    let (call_status, output, error) = judge(&answer, status);
-    log.finish(call_status, output, error);
+    let judged = judge(&answer, status);
+    let Some(status) = judged.reply_status(status) else {
+        // Not a JSON-RPC answer (a proxy's error page, say): passed on as it is, an upstream's
+        // 401 or 404 would read as the gateway's own "sign in again" or "no such server".
+        let message = unavailable_message(server, judged.error.as_deref().unwrap_or_default());
+        log.finish(CallStatus::Error, None, Some(message.clone()));
+        return gateway_answer(&id, &message, "upstream_unavailable");
+    };
+    log.finish(judged.status, judged.output, judged.error);
     let mut reply = Response::builder().status(status);
     if let Some(content_type) = content_type {
         reply = reply.header(header::CONTENT_TYPE, content_type);
@@ -344,16 +377,61 @@ async fn read_limited(
     Ok(Bytes::from(body))
 }
 
-/// What a JSON-RPC answer says about the call: its status, the result to log, and the error.
-fn judge(answer: &[u8], http_status: StatusCode) -> (CallStatus, Option<String>, Option<String>) {
+/// What a JSON-RPC answer says about the call.
+struct Judged {
+    /// The call's status for the activity log.
+    status: CallStatus,
+    /// The result (or the whole error response) to log.
+    output: Option<String>,
+    error: Option<String>,
+    /// What the answer was: a result, an error with its code, or not JSON-RPC at all.
+    reply: Reply,
+}
+
+#[derive(Debug, PartialEq)]
+enum Reply {
+    Result,
+    Error(i64),
+    NotJsonRpc,
+}
+
+impl Judged {
+    /// The HTTP status the client gets with the answer, `None` when there is no JSON-RPC
+    /// answer to relay. A result goes out as 200 and an error with the status rmcp gives that
+    /// code, whatever the upstream's HTTP status was, so the client reads the same statuses
+    /// from every path.
+    fn reply_status(&self, upstream: StatusCode) -> Option<StatusCode> {
+        match self.reply {
+            Reply::Result if upstream.is_success() => Some(StatusCode::OK),
+            Reply::Result | Reply::NotJsonRpc => None,
+            Reply::Error(code) => Some(match rmcp::model::ErrorCode(code as i32) {
+                ErrorCode::UNSUPPORTED_PROTOCOL_VERSION
+                | ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY
+                | ErrorCode::HEADER_MISMATCH
+                | ErrorCode::INVALID_PARAMS
+                    if upstream == StatusCode::BAD_REQUEST =>
+                {
+                    StatusCode::BAD_REQUEST
+                }
+                ErrorCode::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+                _ => StatusCode::OK,
+            }),
+        }
+    }
+}
+
+/// Reads the call's outcome out of a JSON-RPC answer.
+fn judge(answer: &[u8], http_status: StatusCode) -> Judged {
     #[derive(Deserialize)]
-    struct Reply<'a> {
+    struct Response<'a> {
         #[serde(borrow)]
         result: Option<&'a RawValue>,
-        error: Option<ReplyError<'a>>,
+        error: Option<ResponseError<'a>>,
     }
     #[derive(Deserialize)]
-    struct ReplyError<'a> {
+    struct ResponseError<'a> {
+        #[serde(default)]
+        code: i64,
         #[serde(borrow)]
         message: Cow<'a, str>,
     }
@@ -369,42 +447,50 @@ fn judge(answer: &[u8], http_status: StatusCode) -> (CallStatus, Option<String>,
         #[serde(borrow, default)]
         text: Option<Cow<'a, str>>,
     }
-    match serde_json::from_slice::<Reply>(answer) {
-        Ok(Reply {
+    match serde_json::from_slice::<Response>(answer) {
+        Ok(Response {
             result: Some(result),
             ..
         }) => {
             let outcome: Option<Outcome> = serde_json::from_str(result.get()).ok();
-            match outcome {
-                Some(outcome) if outcome.is_error => {
-                    let text = outcome
+            let error = match outcome {
+                Some(outcome) if outcome.is_error => Some(
+                    outcome
                         .content
                         .iter()
                         .find_map(|p| p.text.as_deref())
-                        .unwrap_or("The tool reported an error.");
-                    (
-                        CallStatus::Error,
-                        Some(result.get().to_owned()),
-                        Some(text.to_owned()),
-                    )
-                }
-                _ => (CallStatus::Success, Some(result.get().to_owned()), None),
+                        .unwrap_or("The tool reported an error.")
+                        .to_owned(),
+                ),
+                _ => None,
+            };
+            Judged {
+                status: if error.is_some() {
+                    CallStatus::Error
+                } else {
+                    CallStatus::Success
+                },
+                output: Some(result.get().to_owned()),
+                error,
+                reply: Reply::Result,
             }
         }
-        Ok(Reply {
+        Ok(Response {
             error: Some(error), ..
-        }) => (
-            CallStatus::Error,
-            std::str::from_utf8(answer).ok().map(str::to_owned),
-            Some(error.message.into_owned()),
-        ),
-        _ => (
-            CallStatus::Error,
-            None,
-            Some(format!(
-                "The upstream answered {http_status} with no JSON-RPC response."
+        }) => Judged {
+            status: CallStatus::Error,
+            output: std::str::from_utf8(answer).ok().map(str::to_owned),
+            error: Some(error.message.into_owned()),
+            reply: Reply::Error(error.code),
+        },
+        _ => Judged {
+            status: CallStatus::Error,
+            output: None,
+            error: Some(format!(
+                "the upstream answered {http_status} with no JSON-RPC response"
             )),
-        ),
+            reply: Reply::NotJsonRpc,
+        },
     }
 }
 
@@ -449,22 +535,42 @@ mod tests {
     #[test]
     fn tool_errors_and_rpc_errors_are_told_apart_from_success() {
         let ok = br#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hi"}]}}"#;
-        assert_eq!(judge(ok, StatusCode::OK).0, CallStatus::Success);
+        let judged = judge(ok, StatusCode::OK);
+        assert_eq!(judged.status, CallStatus::Success);
+        assert_eq!(judged.reply_status(StatusCode::OK), Some(StatusCode::OK));
         let tool_error = br#"{"jsonrpc":"2.0","id":1,"result":{"isError":true,"content":[{"type":"text","text":"boom"}]}}"#;
         let judged = judge(tool_error, StatusCode::OK);
         assert_eq!(
-            (judged.0, judged.2.as_deref()),
+            (judged.status, judged.error.as_deref()),
             (CallStatus::Error, Some("boom"))
         );
         let rpc_error = br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"bad args"}}"#;
         let judged = judge(rpc_error, StatusCode::BAD_REQUEST);
         assert_eq!(
-            (judged.0, judged.2.as_deref()),
+            (judged.status, judged.error.as_deref()),
             (CallStatus::Error, Some("bad args"))
         );
+        assert_eq!(judged.reply, Reply::Error(-32602));
+    }
+
+    #[test]
+    fn only_json_rpc_answers_are_relayed_and_with_the_statuses_rmcp_gives_them() {
+        let page = judge(b"<html>Bad gateway</html>", StatusCode::BAD_GATEWAY);
+        assert_eq!(page.status, CallStatus::Error);
+        assert_eq!(page.reply_status(StatusCode::BAD_GATEWAY), None);
+        let result = judge(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#, StatusCode::OK);
+        assert_eq!(result.reply_status(StatusCode::UNAUTHORIZED), None);
+        let unknown_method =
+            br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"no such method"}}"#;
         assert_eq!(
-            judge(b"<html>", StatusCode::BAD_GATEWAY).0,
-            CallStatus::Error
+            judge(unknown_method, StatusCode::NOT_FOUND).reply_status(StatusCode::NOT_FOUND),
+            Some(StatusCode::NOT_FOUND)
+        );
+        let internal = br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"oops"}}"#;
+        assert_eq!(
+            judge(internal, StatusCode::INTERNAL_SERVER_ERROR)
+                .reply_status(StatusCode::INTERNAL_SERVER_ERROR),
+            Some(StatusCode::OK)
         );
     }
 

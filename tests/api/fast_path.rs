@@ -182,3 +182,176 @@ async fn a_json_answering_upstream_is_relayed_and_restrictions_still_apply() {
     let statuses: Vec<&str> = logged.iter().map(|r| r.1.as_str()).collect();
     assert_eq!(statuses, ["success", "permission_denied"]);
 }
+
+/// A stateless `tools/call` as `stateless_call` sends it, with the headers changed by `adjust`.
+async fn call_adjusted(
+    setup: &Setup,
+    id: Value,
+    tool: &str,
+    arguments: Value,
+    adjust: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+) -> reqwest::Response {
+    let request = json!({
+        "jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {
+            "name": tool, "arguments": arguments,
+            "_meta": {
+                "progressToken": "tok-1",
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+            },
+        },
+    });
+    let builder = setup
+        .app
+        .client
+        .post(&setup.url)
+        .bearer_auth(&setup.token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .json(&request);
+    adjust(builder).send().await.unwrap()
+}
+
+fn sse_messages(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str(d.trim()).ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_origin_a_narrow_accept_or_a_repeated_header_is_refused_as_on_every_path() {
+    let setup = modern_upstream(&["--json"], None).await;
+    let args = json!({ "a": 1, "b": 2 });
+    let foreign = call_adjusted(&setup, json!(1), "add", args.clone(), |b| {
+        b.header("origin", "https://evil.example")
+    })
+    .await;
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    let narrow = call_adjusted(&setup, json!(2), "add", args.clone(), |b| {
+        let mut accept = reqwest::header::HeaderMap::new();
+        accept.insert("accept", "application/json".parse().unwrap());
+        b.headers(accept)
+    })
+    .await;
+    assert_eq!(narrow.status(), StatusCode::NOT_ACCEPTABLE);
+    let repeated = call_adjusted(&setup, json!(3), "add", args.clone(), |b| {
+        b.header("mcp-method", "tools/list")
+    })
+    .await;
+    assert_eq!(repeated.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        rows(&setup).await.is_empty(),
+        "refused requests are not calls"
+    );
+    // The same call with the headers in order goes through.
+    let fine = call_adjusted(&setup, json!(4), "add", args, |b| b).await;
+    assert_eq!(fine.status(), StatusCode::OK);
+    assert_eq!(rows(&setup).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_mid_call_leaves_a_finished_row() {
+    let setup = modern_upstream(&["--json"], None).await;
+    let hung_up = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        call_adjusted(&setup, json!(1), "sleep", json!({ "seconds": 3 }), |b| b),
+    )
+    .await;
+    assert!(hung_up.is_err(), "the call was still running");
+    let mut logged = rows(&setup).await;
+    for _ in 0..50 {
+        if logged.first().is_some_and(|r| r.1 != "in_progress") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        logged = rows(&setup).await;
+    }
+    assert_eq!(logged.len(), 1);
+    assert_eq!(logged[0].1, "error");
+    assert!(
+        logged[0]
+            .2
+            .as_deref()
+            .unwrap()
+            .contains("the client went away"),
+        "{logged:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_page_instead_of_an_answer_is_reported_as_an_unavailable_upstream() {
+    let setup = modern_upstream(&["--json"], None).await;
+    let response = call_adjusted(&setup, json!(7), "proxied", json!({}), |b| b).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "the upstream's 502 is not the gateway's"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["id"], 7);
+    assert_eq!(body["result"]["isError"], true);
+    assert_eq!(
+        body["result"]["_meta"]["dev.gatehouse/call"]["status"],
+        "upstream_unavailable"
+    );
+    let text = body["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("502"), "{text}");
+    let logged = rows(&setup).await;
+    assert_eq!(logged[0].1, "error");
+    assert!(logged[0].2.as_deref().unwrap().contains("502"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_the_upstream_breaks_off_still_ends_with_an_answer() {
+    let setup = modern_upstream(&[], None).await;
+    let response = call_adjusted(&setup, json!("p-1"), "die_midway", json!({}), |b| b).await;
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let messages = sse_messages(&response.text().await.unwrap());
+    assert_eq!(messages[0]["method"], "notifications/progress");
+    let last = messages.last().unwrap();
+    assert_eq!(last["id"], "p-1");
+    assert_eq!(last["result"]["isError"], true);
+    assert_eq!(
+        last["result"]["_meta"]["dev.gatehouse/call"]["status"],
+        "upstream_unavailable"
+    );
+    assert_eq!(rows(&setup).await[0].1, "error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_postgres_cannot_store_as_it_is_is_stored_readably_and_holds_up_nothing() {
+    let setup = modern_upstream(&["--json"], None).await;
+    let (_, failed) = stateless_call(
+        &setup.app.client,
+        &setup.url,
+        &setup.token,
+        "fail",
+        json!({ "message": "bad\u{0}byte" }),
+    )
+    .await;
+    assert_eq!(failed["result"]["isError"], true, "{failed}");
+    let (_, added) = stateless_call(
+        &setup.app.client,
+        &setup.url,
+        &setup.token,
+        "add",
+        json!({ "a": 2, "b": 3 }),
+    )
+    .await;
+    assert!(added["result"].is_object(), "{added}");
+    let logged = rows(&setup).await;
+    let summary: Vec<(&str, &str)> = logged
+        .iter()
+        .map(|r| (r.0.as_str(), r.1.as_str()))
+        .collect();
+    assert_eq!(summary, [("fail", "error"), ("add", "success")]);
+    assert_eq!(
+        logged[0].2.as_deref(),
+        Some("Error executing tool fail: bad\u{fffd}byte")
+    );
+}

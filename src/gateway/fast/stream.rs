@@ -37,18 +37,8 @@ pub(super) fn stream_back(
         limit: Duration,
         done: bool,
     }
-    impl Drop for State {
-        fn drop(&mut self) {
-            // The client went away before the answer came.
-            if let Some(log) = self.log.take() {
-                log.finish(
-                    CallStatus::Error,
-                    None,
-                    Some("Cancelled by the client.".to_owned()),
-                );
-            }
-        }
-    }
+    // A client that goes away before the answer drops the state, and with it the log, which
+    // then records the call as abandoned (`CallLog`'s `Drop`).
     let state = State {
         upstream,
         watch: SseWatch::default(),
@@ -58,6 +48,20 @@ pub(super) fn stream_back(
         limit,
         done: false,
     };
+    impl State {
+        /// The event that ends a stream the upstream left without an answer: the client still
+        /// gets a response to its request, as the rmcp path would give it. Empty once the
+        /// answer has been relayed (the upstream only closed late).
+        fn last_word(&mut self, why: &str) -> Bytes {
+            let Some(log) = self.log.take() else {
+                return Bytes::new();
+            };
+            let message = format!("The upstream failed to answer: {why}.");
+            log.finish(CallStatus::Error, None, Some(message.clone()));
+            let answer = answer_json(&self.id, &message, "upstream_unavailable");
+            Bytes::from(format!("event: message\ndata: {answer}\n\n"))
+        }
+    }
     let stream = futures::stream::unfold(state, |mut state| async move {
         if state.done {
             return None;
@@ -67,30 +71,22 @@ pub(super) fn stream_back(
                 if let Some(answer) = state.watch.feed(&chunk, &state.id)
                     && let Some(log) = state.log.take()
                 {
-                    let (status, output, error) = judge(answer.as_bytes(), StatusCode::OK);
-                    log.finish(status, output, error);
+                    let judged = judge(answer.as_bytes(), StatusCode::OK);
+                    log.finish(judged.status, judged.output, judged.error);
                 }
                 Some((Ok::<Bytes, std::io::Error>(chunk), state))
             }
             Ok(Some(Err(err))) => {
-                if let Some(log) = state.log.take() {
-                    log.finish(
-                        CallStatus::Error,
-                        None,
-                        Some(format!("The upstream's stream broke off ({err})")),
-                    );
-                }
-                None
+                let why = format!("its stream broke off ({err})");
+                state.done = true;
+                Some((Ok(state.last_word(&why)), state))
             }
             Ok(None) => {
-                if let Some(log) = state.log.take() {
-                    log.finish(
-                        CallStatus::Error,
-                        None,
-                        Some("The upstream ended its stream without an answer.".to_owned()),
-                    );
-                }
-                None
+                state.done = true;
+                Some((
+                    Ok(state.last_word("it ended its stream without an answer")),
+                    state,
+                ))
             }
             Err(_) => {
                 // Out of time: answer the request ourselves, as the last event of the stream.

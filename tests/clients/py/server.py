@@ -5,8 +5,11 @@ Usage: python server.py --port N [--transport streamable-http|sse]
 
 import argparse
 import asyncio
+import os
 
 import json
+
+import uvicorn
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
@@ -55,6 +58,30 @@ async def count_up(steps: int, ctx: Context) -> str:
     return f"counted to {steps}"
 
 
+@mcp.tool()
+async def die_midway(ctx: Context) -> str:
+    """Reports progress once, then the process dies: a stream that breaks off mid-call."""
+    await ctx.report_progress(1, 2, "half way")
+    await asyncio.sleep(0.1)
+    os._exit(1)
+
+
+def behind_a_broken_proxy(app):
+    """Answers calls of the tool `proxied` as a failing reverse proxy in front of the server would:
+    502 with an HTML page, no JSON-RPC at all."""
+
+    async def wrapped(scope, receive, send):
+        headers = dict(scope.get("headers") or [])
+        if scope["type"] == "http" and headers.get(b"mcp-name") == b"proxied":
+            await send({"type": "http.response.start", "status": 502,
+                        "headers": [(b"content-type", b"text/html")]})
+            await send({"type": "http.response.body", "body": b"<html><h1>502 Bad Gateway</h1></html>"})
+            return
+        await app(scope, receive, send)
+
+    return wrapped
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -62,6 +89,7 @@ if __name__ == "__main__":
     parser.add_argument("--json", action="store_true", help="answer with JSON bodies instead of SSE streams")
     args = parser.parse_args()
     if args.transport == "streamable-http":
-        mcp.run(args.transport, host="127.0.0.1", port=args.port, json_response=args.json)
+        app = mcp.streamable_http_app(json_response=args.json)
+        uvicorn.run(behind_a_broken_proxy(app), host="127.0.0.1", port=args.port, log_level="warning")
     else:
         mcp.run(args.transport, host="127.0.0.1", port=args.port)
