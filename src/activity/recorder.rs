@@ -344,9 +344,70 @@ impl Writer {
     }
 }
 
+/// Writes a batch, keeping one row Postgres refuses from holding up the rest. A refusal
+/// because of the data (a NUL character in a name, JSON Postgres does not accept) is not an
+/// outage: retrying the batch would fail for ever and every later row would wait behind it.
+/// So the batch is written row by row; a refused row is written once more made storable
+/// ([`CallRecord::storable`]), and only if that fails too is it given up, with an error in
+/// the log. Any other error is returned: Postgres is away, and the batch waits.
+async fn write_batch(pool: &PgPool, batch: &[CallRecord]) -> sqlx::Result<()> {
+    match upsert(pool, batch).await {
+        Err(err) if refused_for_its_data(&err) => {}
+        done => return done,
+    }
+    for record in batch {
+        match upsert(pool, std::slice::from_ref(record)).await {
+            Err(err) if refused_for_its_data(&err) => {
+                let storable = record.storable();
+                if let Err(err) = upsert(pool, std::slice::from_ref(&storable)).await {
+                    if !refused_for_its_data(&err) {
+                        return Err(err);
+                    }
+                    tracing::error!(call = %record.id, error = %err, "activity row given up: Postgres refuses it");
+                }
+            }
+            done => done?,
+        }
+    }
+    Ok(())
+}
+
+/// Whether Postgres refused the statement for the values in it (SQLSTATE classes 22, data
+/// exception, and 23, integrity constraint violation), not because it is unreachable.
+fn refused_for_its_data(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
+}
+
+impl CallRecord {
+    /// The same row with everything Postgres may refuse replaced: NUL characters in text
+    /// (Postgres text cannot hold them) and input or output JSON it cannot parse (kept as a
+    /// JSON string, so the text is still there to read).
+    fn storable(&self) -> CallRecord {
+        fn text(value: &str) -> String {
+            value.replace('\0', "\u{fffd}")
+        }
+        fn json(value: &str) -> String {
+            serde_json::from_str::<serde_json::Value>(value)
+                .map(|parsed| parsed.to_string())
+                .unwrap_or_else(|_| serde_json::Value::String(value.to_owned()).to_string())
+        }
+        CallRecord {
+            client_name: self.client_name.as_deref().map(text),
+            client_version: self.client_version.as_deref().map(text),
+            tool_name: text(&self.tool_name),
+            input: self.input.as_deref().map(|v| Arc::from(json(&text(v)))),
+            output: self.output.as_deref().map(|v| json(&text(v))),
+            error: self.error.as_deref().map(text),
+            ..self.clone()
+        }
+    }
+}
+
 /// Upserts a batch. Within the batch the latest record per call wins; against the table, a
 /// finished row is never overwritten (neither by its start nor by a retried finish).
-async fn write_batch(pool: &PgPool, batch: &[CallRecord]) -> sqlx::Result<()> {
+async fn upsert(pool: &PgPool, batch: &[CallRecord]) -> sqlx::Result<()> {
     let mut latest: HashMap<Uuid, &CallRecord> = HashMap::with_capacity(batch.len());
     for record in batch {
         latest
