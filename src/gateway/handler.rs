@@ -322,7 +322,10 @@ impl ServerHandler for GatewayHandler {
             )
             .await?
         {
-            ServerResult::CompleteResult(result) => Ok(result),
+            ServerResult::CompleteResult(mut result) => {
+                result.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok(result)
+            }
             other => Err(unexpected(other)),
         }
     }

@@ -30,9 +30,15 @@ use hyper_util::{
 };
 use tower::Layer;
 
+/// How long, after the signal to stop, open connections get to finish what they are serving.
+/// Event streams (a session's GET stream, a legacy SSE connection) never finish by themselves,
+/// and stopping the upstream processes and writing the last activity rows must not wait on
+/// them.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Serves `router` on `listener` until `shutdown` resolves, then lets every open connection
-/// finish the requests it is serving. (Dropping the returned future also asks every connection
-/// to finish and close.)
+/// finish the requests it is serving, for up to [`GRACE`]. (Dropping the returned future also
+/// asks every connection to finish and close.)
 pub async fn serve<L>(mut listener: L, router: Router, shutdown: impl Future<Output = ()>)
 where
     L: Listener<Addr = SocketAddr>,
@@ -59,7 +65,15 @@ where
         }));
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::info!(
+            "connections still open {} s after the signal to stop (event streams): no longer waiting for them",
+            GRACE.as_secs()
+        );
+    }
 }
 
 /// Polls a future again, at once, when it is woken while being polled (by itself, or by a

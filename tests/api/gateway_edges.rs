@@ -127,6 +127,27 @@ async fn a_stateless_client_calls_a_tool_and_gets_result_type() {
     assert_eq!((row.0.as_str(), row.1.as_str()), ("echo", "success"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateless_client_gets_result_type_on_completions_from_an_older_upstream() {
+    let gw = gateway_for(everything_stdio()).await;
+    let (status, body) = modern(
+        &gw,
+        "completion/complete",
+        None,
+        json!({
+            "ref": { "type": "ref/prompt", "name": "completable-prompt" },
+            "argument": { "name": "department", "value": "Eng" },
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["result"]["completion"]["values"][0], "Engineering");
+    assert_eq!(
+        body["result"]["resultType"], "complete",
+        "the new revision requires resultType: {body}"
+    );
+}
+
 #[tokio::test]
 async fn malformed_json_is_a_parse_error() {
     let gw = gateway_for(everything_stdio()).await;

@@ -200,3 +200,50 @@ async fn a_graceful_shutdown_stops_the_processes_and_writes_the_last_activity() 
             .unwrap();
     assert_eq!(logged, 1, "the buffered row was written before exit");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_does_not_wait_for_ever_on_an_open_event_stream() {
+    let mut app = spawn_app().await;
+    let admin = app.create_user("admin@example.com", Role::Admin).await;
+    let member = app.create_user("member@example.com", Role::Member).await;
+    let mark = uuid::Uuid::new_v4().to_string();
+    let (source, env) = marked_everything(&mark);
+    let server = app
+        .create_server_with_env(&app.admin(&admin), "Everything", source, env)
+        .await;
+    let token = app.mint_token(&member).await;
+    let (status, _) = crate::helpers::stateless_call(
+        &app.client,
+        &app.mcp_url(&server.slug),
+        &token,
+        "echo",
+        json!({ "message": "before the stream" }),
+    )
+    .await;
+    assert!(status.is_success());
+    // A legacy SSE connection stays open until the client leaves; this one never does.
+    let stream = app
+        .client
+        .get(format!("{}/sse", app.mcp_url(&server.slug)))
+        .bearer_auth(&token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), reqwest::StatusCode::OK);
+
+    tokio::time::timeout(std::time::Duration::from_secs(30), app.shut_down())
+        .await
+        .expect("the shutdown finishes although a stream is still open");
+    assert!(
+        processes_marked(&mark).is_empty(),
+        "the processes were stopped"
+    );
+    let logged: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM tool_calls WHERE status = 'success'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(logged, 1, "the buffered row was written");
+    drop(stream);
+}
