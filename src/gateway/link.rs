@@ -31,6 +31,10 @@ struct Slot {
     failures: u32,
     retry_at: Option<Instant>,
     last_error: Option<String>,
+    /// Set by [`Link::stop`] (the server was disabled or deleted, or the gateway stops) until
+    /// the server is usable again: a restart in the background, or a request that was already
+    /// waiting for the slot, must not start a process nobody stops.
+    stopped: bool,
 }
 
 /// How long a connection must stay up to count as healthy again.
@@ -67,6 +71,17 @@ impl Link {
         }
 
         let mut slot = self.slot.lock().await;
+        if slot.stopped {
+            let now = runtime.shared.cache.server(&server.slug).await;
+            let usable = matches!(&now, Ok(Some(s)) if s.id == runtime.server_id && s.status == ServerStatus::Active);
+            if !usable {
+                return Err(Unavailable(format!(
+                    "{} is not available any more.",
+                    server.name
+                )));
+            }
+            slot.stopped = false;
+        }
         // Another caller may have connected while we waited.
         if let Some(upstream) = self.current.read().expect("current lock").as_ref()
             && !upstream.is_closed()
@@ -172,18 +187,35 @@ impl Link {
             if !still_current {
                 return;
             }
+            drop(upstream);
             let failures = link.slot.lock().await.failures;
             tokio::time::sleep(backoff(failures)).await;
-            if let Ok(Some(server)) = runtime.shared.cache.server(&slug).await
-                && server.status == ServerStatus::Active
-                && server.id == runtime.server_id
-            {
+            // Until it runs again, or nobody wants it any more: each failed attempt sets when
+            // the next may be made (the backoff), and the loop waits for that.
+            loop {
+                let Ok(Some(server)) = runtime.shared.cache.server(&slug).await else {
+                    return;
+                };
+                if server.status != ServerStatus::Active || server.id != runtime.server_id {
+                    return;
+                }
                 match link.get(&runtime, &server).await {
                     Ok(_) => {
-                        tracing::info!(server = %slug, "restarted the upstream after it stopped")
+                        tracing::info!(server = %slug, "restarted the upstream after it stopped");
+                        return;
                     }
                     Err(err) => {
-                        tracing::warn!(server = %slug, error = %err.0, "restart failed; will retry on demand")
+                        let slot = link.slot.lock().await;
+                        if slot.stopped {
+                            return;
+                        }
+                        let wait = slot
+                            .retry_at
+                            .map(|at| at.saturating_duration_since(Instant::now()))
+                            .unwrap_or_else(|| backoff(slot.failures));
+                        drop(slot);
+                        tracing::warn!(server = %slug, error = %err.0, "restart failed; trying again in {} ms", wait.as_millis());
+                        tokio::time::sleep(wait.max(Duration::from_millis(100))).await;
                     }
                 }
             }
@@ -192,7 +224,12 @@ impl Link {
 
     /// Stops the connection (and its process). The next request connects again.
     pub async fn stop(&self) {
-        let _slot = self.slot.lock().await;
+        let mut slot = self.slot.lock().await;
+        // A server enabled again starts afresh, without the backoff of its earlier crashes.
+        *slot = Slot {
+            stopped: true,
+            ..Slot::default()
+        };
         let previous = self.current.write().expect("current lock").take();
         if let Some(previous) = previous {
             previous.close().await;

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use gatehouse::{accounts::Role, servers::ServerStatus};
+use gatehouse::{
+    accounts::Role,
+    servers::{CommandTransport, ServerSource, ServerStatus},
+};
 use rmcp::{
     ServiceExt,
     model::CallToolRequestParams,
@@ -13,7 +16,7 @@ use rmcp::{
 };
 use serde_json::json;
 
-use crate::helpers::{everything_stdio, spawn_app};
+use crate::helpers::{everything_bin, everything_stdio, spawn_app};
 
 /// Processes started for this test: the server's environment carries `mark`, and every
 /// process the gateway starts for it (and their children) inherit it. Tests run side by side
@@ -161,6 +164,99 @@ async fn a_crashed_process_is_restarted_by_itself() {
         processes_marked(&mark) == vec![now]
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_http_process_is_restarted_by_itself() {
+    let app = spawn_app().await;
+    let admin = app.create_user("admin@example.com", Role::Admin).await;
+    let member = app.create_user("member@example.com", Role::Member).await;
+    let mark = uuid::Uuid::new_v4().to_string();
+    let source = ServerSource::Command {
+        command: everything_bin().to_string_lossy().into_owned(),
+        args: vec!["streamableHttp".into()],
+        transport: CommandTransport::Http,
+        path: "/mcp".into(),
+    };
+    let env = vec![("LEAK_MARK".to_owned(), mark.clone())];
+    let server = app
+        .create_server_with_env(&app.admin(&admin), "Everything", source, env)
+        .await;
+    let token = app.mint_token(&member).await;
+    let url = app.mcp_url(&server.slug);
+    let echo = |message: &'static str| {
+        let (client, url, token) = (app.client.clone(), url.clone(), token.clone());
+        async move {
+            let (status, body) = crate::helpers::stateless_call(
+                &client,
+                &url,
+                &token,
+                "echo",
+                json!({ "message": message }),
+            )
+            .await;
+            assert!(status.is_success(), "{body}");
+            body
+        }
+    };
+    echo("first").await;
+    let first = app.state.gateway.upstream_pid(server.id).unwrap();
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let gateway = app.state.gateway.clone();
+    wait_until("a new process runs", || {
+        gateway
+            .upstream_pid(server.id)
+            .is_some_and(|pid| pid != first)
+    })
+    .await;
+    let body = echo("after the crash").await;
+    assert_ne!(body["result"]["isError"], true, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_keeps_crashing_is_restarted_each_time_without_any_calls() {
+    let app = spawn_app().await;
+    let admin = app.create_user("admin@example.com", Role::Admin).await;
+    let member = app.create_user("member@example.com", Role::Member).await;
+    let mark = uuid::Uuid::new_v4().to_string();
+    let (source, env) = marked_everything(&mark);
+    let server = app
+        .create_server_with_env(&app.admin(&admin), "Everything", source, env)
+        .await;
+    let token = app.mint_token(&member).await;
+    let (status, _) = crate::helpers::stateless_call(
+        &app.client,
+        &app.mcp_url(&server.slug),
+        &token,
+        "echo",
+        json!({ "message": "start" }),
+    )
+    .await;
+    assert!(status.is_success());
+    // Each crash comes soon after the last, so the restarts back off (1 s, 2 s, …); they
+    // must still happen, with no call asking for them. (The server may run one process per
+    // protocol era; every one of them crashes each time.)
+    for crash in 1..=2 {
+        let before = processes_marked(&mark);
+        assert!(!before.is_empty(), "a process runs before crash {crash}");
+        for pid in &before {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .unwrap();
+        }
+        wait_until(&format!("a new process runs after crash {crash}"), || {
+            let now = processes_marked(&mark);
+            !now.is_empty() && now.iter().all(|pid| !before.contains(pid))
+        })
+        .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -210,8 +210,19 @@ impl Upstream {
 
     /// Whether the session ended: closed by us, or its transport went away (the process
     /// exited, the remote hung up).
+    /// Whether the connection is gone: the session ended, or the process behind it exited.
+    /// An `http` process's exit is not a closed transport (the HTTP client just sees each
+    /// request fail), so it is asked directly; a stdio one would close its pipes as well.
     pub fn is_closed(&self) -> bool {
-        self.service.is_closed() || self.service.peer().is_transport_closed()
+        self.service.is_closed() || self.service.peer().is_transport_closed() || self.exited()
+    }
+
+    fn exited(&self) -> bool {
+        self.process.try_lock().is_ok_and(|mut process| {
+            process
+                .as_mut()
+                .is_some_and(|p| p.try_exit_status().is_some())
+        })
     }
 
     pub fn info(&self) -> Option<Arc<rmcp::model::ServerPeerInfo>> {
