@@ -113,6 +113,58 @@ async fn two_hundred_sessions_share_one_process_and_leave_none_behind() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_of_the_server_that_ignores_sigterm_is_stopped_with_it() {
+    let app = spawn_app().await;
+    let admin = app.create_user("admin@example.com", Role::Admin).await;
+    let admin = app.admin(&admin);
+    let member = app.create_user("member@example.com", Role::Member).await;
+    let mark = uuid::Uuid::new_v4().to_string();
+    let ServerSource::Command { command, args, .. } = everything_stdio() else {
+        unreachable!("server-everything runs as a command")
+    };
+    // A wrapper script that leaves a stubborn helper process behind, as some servers do.
+    let mut wrapped = vec![
+        "-c".to_owned(),
+        r#"(trap "" TERM; exec sleep 600) & exec "$0" "$@""#.to_owned(),
+        command,
+    ];
+    wrapped.extend(args);
+    let source = ServerSource::Command {
+        command: "sh".to_owned(),
+        args: wrapped,
+        transport: CommandTransport::Stdio,
+        path: "/mcp".to_owned(),
+    };
+    let env = vec![("LEAK_MARK".to_owned(), mark.clone())];
+    let server = app
+        .create_server_with_env(&admin, "Everything", source, env)
+        .await;
+    let token = app.mint_token(&member).await;
+    let (status, body) = crate::helpers::stateless_call(
+        &app.client,
+        &app.mcp_url(&server.slug),
+        &token,
+        "echo",
+        json!({ "message": "hello" }),
+    )
+    .await;
+    assert!(status.is_success(), "{body}");
+    let running = processes_marked(&mark);
+    assert!(
+        running.len() >= 2,
+        "the server and its helper run (one of each per protocol era in use): {running:?}"
+    );
+
+    gatehouse::servers::service::set_status(&app.state, &admin, server.id, ServerStatus::Disabled)
+        .await
+        .unwrap();
+    wait_until("the server and its helper are stopped", || {
+        processes_marked(&mark).is_empty()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_process_is_restarted_by_itself() {
     let app = spawn_app().await;
     let admin = app.create_user("admin@example.com", Role::Admin).await;

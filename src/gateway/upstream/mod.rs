@@ -218,11 +218,9 @@ impl Upstream {
     }
 
     fn exited(&self) -> bool {
-        self.process.try_lock().is_ok_and(|mut process| {
-            process
-                .as_mut()
-                .is_some_and(|p| p.try_exit_status().is_some())
-        })
+        self.process
+            .try_lock()
+            .is_ok_and(|process| process.as_ref().is_some_and(|p| p.has_exited()))
     }
 
     pub fn info(&self) -> Option<Arc<rmcp::model::ServerPeerInfo>> {

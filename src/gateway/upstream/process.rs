@@ -31,6 +31,9 @@ pub struct ChildProcess {
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     stderr_reader: Option<tokio::task::JoinHandle<()>>,
     pub pid: Option<u32>,
+    /// Whether the leader has been waited for. Until then its pid, which is the group's id,
+    /// cannot be reused, so signalling the group reaches only this server's processes.
+    reaped: bool,
 }
 
 impl ChildProcess {
@@ -89,6 +92,7 @@ impl ChildProcess {
             stderr_tail,
             stderr_reader,
             pid,
+            reaped: false,
         })
     }
 
@@ -114,10 +118,33 @@ impl ChildProcess {
 
     /// Whether the process has exited (and with what), without waiting.
     pub fn try_exit_status(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
+        let status = self.child.try_wait().ok().flatten();
+        self.reaped |= status.is_some();
+        status
     }
 
-    /// Asks the process group to stop (SIGTERM), then kills it after `grace`.
+    /// Whether the leader has exited, leaving it to be reaped by [`ChildProcess::stop`] (so
+    /// the group can still be told apart from any process that reuses the pid).
+    pub fn has_exited(&self) -> bool {
+        #[cfg(unix)]
+        {
+            use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+            let Some(pid) = self.pid else {
+                return true;
+            };
+            let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+            !matches!(
+                waitid(Id::Pid(nix::unistd::Pid::from_raw(pid as i32)), flags),
+                Ok(WaitStatus::StillAlive)
+            )
+        }
+        #[cfg(not(unix))]
+        false
+    }
+
+    /// Asks the process group to stop (SIGTERM), then kills it after `grace`. What is left of
+    /// the group is killed too, even when the leader exited in time: `wait` only sees the
+    /// leader, and a helper it started that ignores SIGTERM is not our child.
     pub async fn stop(mut self, grace: Duration) {
         #[cfg(unix)]
         let _ = self.child.signal(nix::sys::signal::Signal::SIGTERM as i32);
@@ -126,6 +153,29 @@ impl ChildProcess {
             .is_err()
         {
             let _ = Box::into_pin(self.child.kill()).await;
+        }
+        // Right after the leader was reaped: what is left of the group goes too.
+        self.kill_group();
+        self.reaped = true;
+    }
+
+    fn kill_group(&self) {
+        #[cfg(unix)]
+        if let Some(leader) = self.pid {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(leader as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+impl Drop for ChildProcess {
+    /// Kills whatever is left of the process group, unless `stop` did. Tokio's kill-on-drop
+    /// reaches only the leader.
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.kill_group();
         }
     }
 }
