@@ -500,18 +500,28 @@ async fn upsert(pool: &PgPool, batch: &[CallRecord]) -> sqlx::Result<()> {
 }
 
 /// Caps serialised JSON at `limit` bytes. Larger text is replaced by
-/// `{"truncated": true, "size": N, "preview": "<first bytes>"}` and reported as truncated.
+/// `{"truncated": true, "size": N, "preview": "<first bytes>"}`, itself within `limit`, and
+/// reported as truncated.
 pub fn cap_json(json: String, limit: usize) -> (String, bool) {
     if json.len() <= limit {
         return (json, false);
     }
+    // The preview is a JSON string inside the marker, so it grows when escaped (quotes and
+    // backslashes double, control characters take six bytes): cut it until the marker fits.
     let mut cut = limit;
-    while !json.is_char_boundary(cut) {
-        cut -= 1;
+    loop {
+        while !json.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let capped =
+            serde_json::json!({ "truncated": true, "size": json.len(), "preview": &json[..cut] })
+                .to_string();
+        if capped.len() <= limit || cut == 0 {
+            return (capped, true);
+        }
+        let shrunk = (cut as u128 * limit as u128 / capped.len() as u128) as usize;
+        cut = shrunk.min(cut - 1);
     }
-    let capped =
-        serde_json::json!({ "truncated": true, "size": json.len(), "preview": &json[..cut] });
-    (capped.to_string(), true)
 }
 
 #[cfg(test)]
@@ -527,8 +537,19 @@ mod tests {
         let big = serde_json::json!({ "text": "é".repeat(1000) }).to_string();
         let (v, cut) = cap_json(big, 101);
         assert!(cut);
+        assert!(v.len() <= 101, "{v}");
         let v: Value = serde_json::from_str(&v).unwrap();
         assert_eq!(v["truncated"], true);
-        assert!(v["preview"].as_str().unwrap().len() <= 101);
+        assert!(!v["preview"].as_str().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_preview_that_grows_when_escaped_still_keeps_the_marker_within_the_cap() {
+        let quotes = serde_json::json!({ "text": "\"\\\u{1}".repeat(10_000) }).to_string();
+        let (v, cut) = cap_json(quotes, 1_000);
+        assert!(cut);
+        assert!(v.len() <= 1_000, "{} bytes", v.len());
+        let v: Value = serde_json::from_str(&v).unwrap();
+        assert!(v["preview"].as_str().unwrap().len() > 100);
     }
 }

@@ -243,15 +243,42 @@ pub async fn message(
         )
             .into_response();
     }
+    // Answered as on the Streamable HTTP endpoint: JSON-RPC errors with the codes for an
+    // unreadable body (-32700) and for JSON that is not a message (-32600).
     let bytes = match to_bytes(body, gateway.shared.settings.max_body_bytes).await {
         Ok(bytes) => bytes,
+        Err(err) if super::is_too_large(&err) => {
+            let limit = gateway.shared.settings.max_body_bytes / (1024 * 1024);
+            return super::jsonrpc_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                -32600,
+                &format!("The message is larger than {limit} MiB."),
+            );
+        }
         Err(_) => {
-            return (StatusCode::PAYLOAD_TOO_LARGE, "The message is too large.").into_response();
+            return super::jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                -32600,
+                "The message could not be read.",
+            );
         }
     };
     let mut message: ClientJsonRpcMessage = match serde_json::from_slice(&bytes) {
         Ok(message) => message,
-        Err(err) => return bad_request(&format!("The body is not a JSON-RPC message: {err}")),
+        Err(_) if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() => {
+            return super::jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                -32700,
+                "Parse error: the body is not valid JSON.",
+            );
+        }
+        Err(err) => {
+            return super::jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                -32600,
+                &format!("Invalid Request: the body is not a JSON-RPC message ({err})."),
+            );
+        }
     };
     gateway.shared.usage.touch(principal.token_id);
     parts.extensions.insert(principal);

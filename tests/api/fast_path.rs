@@ -18,7 +18,7 @@ struct Setup {
     url: String,
     token: String,
     member_id: uuid::Uuid,
-    _upstream: Background,
+    upstream: Background,
 }
 
 async fn modern_upstream(extra: &[&str], restricted: Option<&str>) -> Setup {
@@ -56,7 +56,7 @@ async fn modern_upstream(extra: &[&str], restricted: Option<&str>) -> Setup {
         token,
         member_id: member.id,
         app,
-        _upstream: upstream,
+        upstream,
     }
 }
 
@@ -353,5 +353,63 @@ async fn a_row_postgres_cannot_store_as_it_is_is_stored_readably_and_holds_up_no
     assert_eq!(
         logged[0].2.as_deref(),
         Some("Error executing tool fail: bad\u{fffd}byte")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_tool_times_out_whether_the_upstream_answers_in_json_or_a_stream() {
+    for extra in [&["--json"][..], &[][..]] {
+        let setup = modern_upstream(extra, None).await;
+        sqlx::query("UPDATE servers SET call_timeout_ms = 500")
+            .execute(&setup.app.pool)
+            .await
+            .unwrap();
+        setup.app.state.changes.settle().await;
+        let (status, body) = stateless_call(
+            &setup.app.client,
+            &setup.url,
+            &setup.token,
+            "sleep",
+            json!({ "seconds": 5 }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{extra:?}: {body}");
+        assert_eq!(
+            body["result"]["content"][0]["text"],
+            "The tool sleep did not answer within 0.5 s and was cancelled.",
+            "{extra:?}: {body}"
+        );
+        let logged = rows(&setup).await;
+        assert_eq!(logged[0].1, "timeout", "{extra:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_went_away_is_reported_unavailable_and_logged() {
+    let mut setup = modern_upstream(&["--json"], None).await;
+    setup.upstream.kill().await;
+    let (status, body) = stateless_call(
+        &setup.app.client,
+        &setup.url,
+        &setup.token,
+        "add",
+        json!({ "a": 1, "b": 1 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["result"]["isError"], true);
+    assert_eq!(
+        body["result"]["_meta"]["dev.gatehouse/call"]["status"],
+        "upstream_unavailable"
+    );
+    let logged = rows(&setup).await;
+    assert_eq!(logged[0].1, "error");
+    assert!(
+        logged[0]
+            .2
+            .as_deref()
+            .unwrap()
+            .contains("could not be reached"),
+        "{logged:?}"
     );
 }

@@ -502,3 +502,54 @@ async fn an_mcp_name_header_that_contradicts_the_body_is_a_header_mismatch() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], -32020, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_legacy_message_endpoint_answers_bad_bodies_with_json_rpc_errors() {
+    let gw = gateway_for(everything_stdio()).await;
+    let mut stream = gw
+        .app
+        .client
+        .get(format!("{}/sse", gw.url))
+        .bearer_auth(&gw.token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    // The first event names the endpoint this connection's messages go to.
+    let mut seen = String::new();
+    let endpoint = loop {
+        let chunk = stream.chunk().await.unwrap().expect("the endpoint event");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(data) = seen
+            .split("\n\n")
+            .find(|event| event.contains("event: endpoint"))
+            .and_then(|event| event.lines().find_map(|l| l.strip_prefix("data:")))
+        {
+            break data.trim().to_owned();
+        }
+    };
+    let message_url = if endpoint.starts_with("http") {
+        endpoint
+    } else {
+        gw.app.url(&endpoint)
+    };
+    let post = |body: &'static str| {
+        gw.app
+            .client
+            .post(&message_url)
+            .bearer_auth(&gw.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let unreadable = post("{not json").await.unwrap();
+    assert_eq!(unreadable.status(), StatusCode::BAD_REQUEST);
+    let body: Value = unreadable.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32700, "{body}");
+    let not_a_message = post(r#"{"hello":"world"}"#).await.unwrap();
+    assert_eq!(not_a_message.status(), StatusCode::BAD_REQUEST);
+    let body: Value = not_a_message.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32600, "{body}");
+    drop(stream);
+}

@@ -121,15 +121,18 @@ pub(super) fn append(path: &Path, rows: &[CallRecord]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let file = std::fs::OpenOptions::new()
+    let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)?;
-    let mut out = std::io::BufWriter::new(file);
+    // One write of whole lines: appends from the writer and from threads recording after
+    // shutdown then land one after the other, never interleaved mid-line (a buffered writer
+    // would split a row larger than its buffer into several writes).
+    let mut lines = Vec::new();
     for row in rows {
-        serde_json::to_writer(&mut out, row)?;
-        out.write_all(b"\n")?;
+        serde_json::to_writer(&mut lines, row)?;
+        lines.push(b'\n');
     }
-    out.flush()?;
-    out.get_ref().sync_data()
+    file.write_all(&lines)?;
+    file.sync_data()
 }

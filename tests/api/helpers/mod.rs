@@ -359,8 +359,15 @@ pub async fn run_probe(command: &mut tokio::process::Command) -> serde_json::Val
 
 /// A server process a test runs beside Gatehouse; killed when dropped.
 pub struct Background {
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
     pub port: u16,
+}
+
+impl Background {
+    /// Kills the program, as a crash would.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.expect("the program is killed");
+    }
 }
 
 pub fn free_port() -> u16 {
@@ -394,10 +401,7 @@ pub async fn background(program: &std::path::Path, args: &[&str]) -> Background 
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    Background {
-        _child: child,
-        port,
-    }
+    Background { child, port }
 }
 
 pub fn everything_bin() -> PathBuf {
