@@ -49,7 +49,9 @@ pub struct CallRecord {
 pub struct RecorderSettings {
     pub batch_rows: usize,
     pub batch_delay: Duration,
-    /// Rows kept in memory while Postgres is unreachable before they go to the spill file.
+    /// Rows kept in memory while Postgres is unreachable before they go to the spill file,
+    /// counted by [`CallRecord::weight`]: a row with a large input or output counts as the
+    /// many small ones its memory would hold.
     pub memory_rows: usize,
     pub spill_path: PathBuf,
 }
@@ -92,6 +94,8 @@ struct Inbox {
 #[derive(Default)]
 struct InboxState {
     rows: Vec<CallRecord>,
+    /// The rows' total [`CallRecord::weight`].
+    weight: usize,
     /// The writer has stopped (or never started): senders spill their rows themselves.
     closed: bool,
 }
@@ -104,18 +108,21 @@ impl Inbox {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn len(&self) -> usize {
-        self.lock().rows.len()
+    fn weight(&self) -> usize {
+        self.lock().weight
     }
 
     fn take(&self) -> Vec<CallRecord> {
-        std::mem::take(&mut self.lock().rows)
+        let mut state = self.lock();
+        state.weight = 0;
+        std::mem::take(&mut state.rows)
     }
 
     /// Refuses further rows and hands over the ones still here.
     fn close(&self) -> Vec<CallRecord> {
         let mut state = self.lock();
         state.closed = true;
+        state.weight = 0;
         std::mem::take(&mut state.rows)
     }
 }
@@ -183,17 +190,24 @@ impl ActivityRecorder {
 
     /// Queues a record without waiting.
     pub fn record(&self, record: CallRecord) {
+        let weight = record.weight();
         let queued = {
             let mut state = self.inbox.lock();
             if state.closed {
                 Err(record)
             } else {
                 state.rows.push(record);
-                Ok(state.rows.len())
+                state.weight += weight;
+                Ok((state.weight - weight, state.weight))
             }
         };
+        let every = self.inbox.wake_every;
         match queued {
-            Ok(n) if n == 1 || n % self.inbox.wake_every == 0 => self.inbox.ready.notify_one(),
+            // The first row since the writer looked, and each time another `wake_every` of
+            // weight has come in.
+            Ok((before, now)) if before == 0 || now / every > before / every => {
+                self.inbox.ready.notify_one()
+            }
             Ok(_) => {}
             Err(record) => {
                 if let Err(err) = spill::append(&self.spill_path, std::slice::from_ref(&record)) {
@@ -240,7 +254,7 @@ impl Writer {
         loop {
             let mut waiters = Vec::new();
             // Nothing to do: sleep until the first row or a request.
-            if self.pending.is_empty() && inbox.len() == 0 {
+            if self.pending.is_empty() && inbox.weight() == 0 {
                 tokio::select! {
                     _ = inbox.ready.notified() => {}
                     message = control.recv() => self.accept(message, &mut waiters),
@@ -250,7 +264,7 @@ impl Writer {
             let deadline = tokio::time::Instant::now() + self.settings.batch_delay;
             while waiters.is_empty()
                 && !self.stopping
-                && self.pending.len() + inbox.len() < self.settings.batch_rows
+                && weight_of(&self.pending) + inbox.weight() < self.settings.batch_rows
             {
                 tokio::select! {
                     _ = tokio::time::sleep_until(deadline) => break,
@@ -334,7 +348,7 @@ impl Writer {
             tokio::select! {
                 out = &mut work => return out,
                 _ = inbox.ready.notified() => {
-                    if self.pending.len() + inbox.len() > self.settings.memory_rows {
+                    if weight_of(&self.pending) + inbox.weight() > self.settings.memory_rows {
                         let rows = inbox.take();
                         self.append_spill(&rows);
                     }
@@ -342,6 +356,10 @@ impl Writer {
             }
         }
     }
+}
+
+fn weight_of(rows: &[CallRecord]) -> usize {
+    rows.iter().map(CallRecord::weight).sum()
 }
 
 /// Writes a batch, keeping one row Postgres refuses from holding up the rest. A refusal
@@ -380,7 +398,19 @@ fn refused_for_its_data(err: &sqlx::Error) -> bool {
         .is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
 }
 
+/// How much memory a row holds, in rows of up to [`WEIGHT_UNIT`] bytes of text.
+const WEIGHT_UNIT: usize = 4096;
+
 impl CallRecord {
+    /// The row's share of the memory bound: 1, plus 1 for each [`WEIGHT_UNIT`] of input,
+    /// output and error text (a 256 KiB output weighs 65).
+    pub fn weight(&self) -> usize {
+        let text = self.input.as_deref().map_or(0, str::len)
+            + self.output.as_deref().map_or(0, str::len)
+            + self.error.as_deref().map_or(0, str::len);
+        1 + text / WEIGHT_UNIT
+    }
+
     /// The same row with everything Postgres may refuse replaced: NUL characters in text
     /// (Postgres text cannot hold them) and input or output JSON it cannot parse (kept as a
     /// JSON string, so the text is still there to read).

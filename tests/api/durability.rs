@@ -124,6 +124,31 @@ async fn rows_past_the_memory_bound_go_to_disk_while_a_write_hangs() {
 }
 
 #[tokio::test]
+async fn large_rows_count_against_the_memory_bound_by_their_size() {
+    let postgres = SilentPostgres::start().await;
+    let (settings, dir) = tiny_buffer();
+    let spill = settings.spill_path.clone();
+    let recorder = ActivityRecorder::start(postgres.pool.clone(), settings);
+    recorder.record(call(0));
+    postgres.wait_for_the_writer().await;
+
+    // Five rows, far fewer than the bound of 10, but each holds 64 KiB of output: together
+    // they weigh as much as 80 small ones.
+    for i in 1..=5 {
+        recorder.record(CallRecord {
+            output: Some(format!("\"{}\"", "x".repeat(64 * 1024))),
+            ..call(i)
+        });
+    }
+    let spilled = lines_soon(&spill, 4).await;
+    assert!(
+        spilled >= 4,
+        "at most one 64 KiB row fits a bound of 10 small ones; {spilled} of 5 were spilled"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
 async fn rows_past_the_memory_bound_go_to_disk_while_spilled_rows_are_replayed() {
     let postgres = SilentPostgres::start().await;
     let (settings, dir) = tiny_buffer();

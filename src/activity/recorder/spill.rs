@@ -7,13 +7,19 @@ use std::{
     path::Path,
 };
 
-use super::{CallRecord, Inbox, Writer, write_batch};
+use super::{CallRecord, Inbox, Writer, weight_of, write_batch};
 
 impl Writer {
     /// Keeps at most `memory_rows` in memory; older rows go to the spill file.
+    /// Moves the oldest pending rows to disk until the rest fit the memory bound.
     pub(super) fn spill_overflow(&mut self) {
-        if self.pending.len() > self.settings.memory_rows {
-            let excess = self.pending.len() - self.settings.memory_rows;
+        let mut weight = weight_of(&self.pending);
+        let mut excess = 0;
+        while weight > self.settings.memory_rows && excess < self.pending.len() {
+            weight -= self.pending[excess].weight();
+            excess += 1;
+        }
+        if excess > 0 {
             let rows: Vec<CallRecord> = self.pending.drain(..excess).collect();
             self.append_spill(&rows);
         }
