@@ -413,3 +413,46 @@ async fn an_upstream_that_went_away_is_reported_unavailable_and_logged() {
         "{logged:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restricted_tool_never_runs_upstream_whichever_revision_asks() {
+    let setup = modern_upstream(&["--json"], Some("shout")).await;
+    let ask = |tool: &'static str, arguments: Value| {
+        let setup = &setup;
+        async move {
+            stateless_call(&setup.app.client, &setup.url, &setup.token, tool, arguments)
+                .await
+                .1
+        }
+    };
+    let denied = ask("shout", json!({ "text": "hey" })).await;
+    assert_eq!(denied["result"]["isError"], true, "{denied}");
+    // The session revision takes the rmcp path, not the fast one.
+    let out = python_probe(&[
+        "--url",
+        &setup.url,
+        "--token",
+        &setup.token,
+        "--mode",
+        "legacy",
+        "--call",
+        r#"shout={"text":"hey"}"#,
+    ])
+    .await;
+    assert_eq!(out["calls"][0]["isError"], true, "{out}");
+    let allowed = ask("add", json!({ "a": 1, "b": 1 })).await;
+    assert!(allowed["result"].is_object(), "{allowed}");
+
+    let runs = |tool: &'static str| {
+        let ask = &ask;
+        async move {
+            let answer = ask("times_run", json!({ "tool": tool })).await;
+            answer["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    assert_eq!(runs("shout").await, "0", "the denied calls never arrived");
+    assert_eq!(runs("add").await, "1", "the allowed call did");
+}

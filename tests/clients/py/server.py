@@ -18,16 +18,28 @@ from mcp.server.mcpserver.exceptions import ToolError
 mcp = MCPServer("gatehouse-test-python")
 
 
+# How often each counted tool has run here: what reached this server through the gateway.
+RUNS: dict[str, int] = {}
+
+
 @mcp.tool()
 def add(a: int, b: int) -> int:
     """Adds two numbers."""
+    RUNS["add"] = RUNS.get("add", 0) + 1
     return a + b
 
 
 @mcp.tool()
 def shout(text: str) -> str:
     """Returns the text in capitals."""
+    RUNS["shout"] = RUNS.get("shout", 0) + 1
     return text.upper()
+
+
+@mcp.tool()
+def times_run(tool: str) -> int:
+    """How often `add` or `shout` has run on this server."""
+    return RUNS.get(tool, 0)
 
 
 @mcp.tool()
