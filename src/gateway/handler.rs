@@ -315,19 +315,12 @@ impl ServerHandler for GatewayHandler {
         request: CompleteRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        match self
-            .forward(
-                ClientRequest::CompleteRequest(CompleteRequest::new(request)),
-                &ctx,
-            )
-            .await?
-        {
-            ServerResult::CompleteResult(mut result) => {
-                result.result_type.get_or_insert(ResultType::COMPLETE);
-                Ok(result)
-            }
-            other => Err(unexpected(other)),
-        }
+        forward_as!(
+            self,
+            ctx,
+            ClientRequest::CompleteRequest(CompleteRequest::new(request)),
+            CompleteResult
+        )
     }
 
     async fn set_level(

@@ -213,6 +213,9 @@ impl Upstream {
     /// Whether the connection is gone: the session ended, or the process behind it exited.
     /// An `http` process's exit is not a closed transport (the HTTP client just sees each
     /// request fail), so it is asked directly; a stdio one would close its pipes as well.
+    /// Asking costs one `waitid` per request to a `command` server; the link's watcher asks
+    /// too, but a request that only read what the watcher last saw would fail for up to half
+    /// a second after a crash instead of reconnecting.
     pub fn is_closed(&self) -> bool {
         self.service.is_closed() || self.service.peer().is_transport_closed() || self.exited()
     }
