@@ -103,16 +103,27 @@ async fn no_activity_row_is_lost_when_postgres_stops_and_restarts_mid_run() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-#[tokio::test]
-async fn rows_past_the_memory_bound_go_to_disk_while_a_write_hangs() {
+/// A recorder with a bound of 10 rows whose writer is stuck inside a write to a Postgres
+/// that never answers; returns it with the spill file's path and the directory to remove.
+async fn stuck_writer() -> (
+    SilentPostgres,
+    ActivityRecorder,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
     let postgres = SilentPostgres::start().await;
     let (settings, dir) = tiny_buffer();
     let spill = settings.spill_path.clone();
     let recorder = ActivityRecorder::start(postgres.pool.clone(), settings);
-
     recorder.record(call(0));
-    // Once the writer is inside its (hanging) write, keep the rows coming.
     postgres.wait_for_the_writer().await;
+    (postgres, recorder, spill, dir)
+}
+
+#[tokio::test]
+async fn rows_past_the_memory_bound_go_to_disk_while_a_write_hangs() {
+    // Once the writer is inside its (hanging) write, keep the rows coming.
+    let (_postgres, recorder, spill, dir) = stuck_writer().await;
 
     // Well before the write gives up, what does not fit in memory is on disk.
     let spilled = record_a_hundred_and_count_spilled(&recorder, &spill).await;
@@ -125,12 +136,7 @@ async fn rows_past_the_memory_bound_go_to_disk_while_a_write_hangs() {
 
 #[tokio::test]
 async fn large_rows_count_against_the_memory_bound_by_their_size() {
-    let postgres = SilentPostgres::start().await;
-    let (settings, dir) = tiny_buffer();
-    let spill = settings.spill_path.clone();
-    let recorder = ActivityRecorder::start(postgres.pool.clone(), settings);
-    recorder.record(call(0));
-    postgres.wait_for_the_writer().await;
+    let (_postgres, recorder, spill, dir) = stuck_writer().await;
 
     // Five rows, far fewer than the bound of 10, but each holds 64 KiB of output: together
     // they weigh as much as 80 small ones.

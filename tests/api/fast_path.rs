@@ -102,38 +102,17 @@ async fn the_callers_headers_reach_the_upstream_but_never_its_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_streams_through_before_the_answer() {
     let setup = modern_upstream(&[], None).await;
-    let request = json!({
-        "jsonrpc": "2.0", "id": "p-1", "method": "tools/call",
-        "params": {
-            "name": "count_up", "arguments": { "steps": 3 },
-            "_meta": {
-                "progressToken": "tok-1",
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientCapabilities": {},
-            },
-        },
-    });
-    let response = setup
-        .app
-        .client
-        .post(&setup.url)
-        .bearer_auth(&setup.token)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "count_up")
-        .json(&request)
-        .send()
-        .await
-        .unwrap();
+    let response = call_adjusted(
+        &setup,
+        json!("p-1"),
+        "count_up",
+        json!({ "steps": 3 }),
+        |b| b,
+    )
+    .await;
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let text = response.text().await.unwrap();
-    let messages: Vec<Value> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|d| serde_json::from_str(d.trim()).ok())
-        .collect();
+    let messages = sse_messages(&text);
     let progress: Vec<&Value> = messages
         .iter()
         .filter(|m| m["method"] == "notifications/progress")

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use gatehouse::{
-    accounts::Role,
+    accounts::{Role, db::UserRow},
     servers::{CommandTransport, ServerSource, ServerStatus},
 };
 use rmcp::{
@@ -16,7 +16,7 @@ use rmcp::{
 };
 use serde_json::json;
 
-use crate::helpers::{everything_bin, everything_stdio, spawn_app};
+use crate::helpers::{TestApp, everything_bin, everything_stdio, spawn_app};
 
 /// Processes started for this test: the server's environment carries `mark`, and every
 /// process the gateway starts for it (and their children) inherit it. Tests run side by side
@@ -48,6 +48,64 @@ fn marked_everything(mark: &str) -> (gatehouse::servers::ServerSource, Vec<(Stri
         everything_stdio(),
         vec![("LEAK_MARK".to_owned(), mark.to_owned())],
     )
+}
+
+/// An app running one server whose processes (and theirs) carry a fresh `LEAK_MARK`, with
+/// an admin and a member's token for it.
+struct Marked {
+    app: TestApp,
+    admin: UserRow,
+    server_id: uuid::Uuid,
+    url: String,
+    token: String,
+    mark: String,
+}
+
+async fn marked_server(source: ServerSource) -> Marked {
+    let app = spawn_app().await;
+    let admin = app.create_user("admin@example.com", Role::Admin).await;
+    let member = app.create_user("member@example.com", Role::Member).await;
+    let mark = uuid::Uuid::new_v4().to_string();
+    let env = vec![("LEAK_MARK".to_owned(), mark.clone())];
+    let server = app
+        .create_server_with_env(&app.admin(&admin), "Everything", source, env)
+        .await;
+    let token = app.mint_token(&member).await;
+    Marked {
+        url: app.mcp_url(&server.slug),
+        server_id: server.id,
+        app,
+        admin,
+        token,
+        mark,
+    }
+}
+
+impl Marked {
+    /// A stateless `echo` that must succeed.
+    async fn echo(&self, message: &str) -> serde_json::Value {
+        let (status, body) = crate::helpers::stateless_call(
+            &self.app.client,
+            &self.url,
+            &self.token,
+            "echo",
+            json!({ "message": message }),
+        )
+        .await;
+        assert!(status.is_success(), "{body}");
+        body
+    }
+
+    async fn disable(&self) {
+        gatehouse::servers::service::set_status(
+            &self.app.state,
+            &self.app.admin(&self.admin),
+            self.server_id,
+            ServerStatus::Disabled,
+        )
+        .await
+        .unwrap();
+    }
 }
 
 async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
@@ -114,11 +172,6 @@ async fn two_hundred_sessions_share_one_process_and_leave_none_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_of_the_server_that_ignores_sigterm_is_stopped_with_it() {
-    let app = spawn_app().await;
-    let admin = app.create_user("admin@example.com", Role::Admin).await;
-    let admin = app.admin(&admin);
-    let member = app.create_user("member@example.com", Role::Member).await;
-    let mark = uuid::Uuid::new_v4().to_string();
     let ServerSource::Command { command, args, .. } = everything_stdio() else {
         unreachable!("server-everything runs as a command")
     };
@@ -129,41 +182,26 @@ async fn a_child_of_the_server_that_ignores_sigterm_is_stopped_with_it() {
         command,
     ];
     wrapped.extend(args);
-    let source = ServerSource::Command {
+    let marked = marked_server(ServerSource::Command {
         command: "sh".to_owned(),
         args: wrapped,
         transport: CommandTransport::Stdio,
         path: "/mcp".to_owned(),
-    };
-    let env = vec![("LEAK_MARK".to_owned(), mark.clone())];
-    let server = app
-        .create_server_with_env(&admin, "Everything", source, env)
-        .await;
-    let token = app.mint_token(&member).await;
-    let (status, body) = crate::helpers::stateless_call(
-        &app.client,
-        &app.mcp_url(&server.slug),
-        &token,
-        "echo",
-        json!({ "message": "hello" }),
-    )
+    })
     .await;
-    assert!(status.is_success(), "{body}");
-    let running = processes_marked(&mark);
+    marked.echo("hello").await;
+    let running = processes_marked(&marked.mark);
     assert!(
         running.len() >= 2,
         "the server and its helper run (one of each per protocol era in use): {running:?}"
     );
 
-    gatehouse::servers::service::set_status(&app.state, &admin, server.id, ServerStatus::Disabled)
-        .await
-        .unwrap();
+    marked.disable().await;
     wait_until("the server and its helper are stopped", || {
-        processes_marked(&mark).is_empty()
+        processes_marked(&marked.mark).is_empty()
     })
     .await;
 }
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_process_is_restarted_by_itself() {
     let app = spawn_app().await;
@@ -220,81 +258,40 @@ async fn a_crashed_process_is_restarted_by_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_http_process_is_restarted_by_itself() {
-    let app = spawn_app().await;
-    let admin = app.create_user("admin@example.com", Role::Admin).await;
-    let member = app.create_user("member@example.com", Role::Member).await;
-    let mark = uuid::Uuid::new_v4().to_string();
-    let source = ServerSource::Command {
+    let marked = marked_server(ServerSource::Command {
         command: everything_bin().to_string_lossy().into_owned(),
         args: vec!["streamableHttp".into()],
         transport: CommandTransport::Http,
         path: "/mcp".into(),
-    };
-    let env = vec![("LEAK_MARK".to_owned(), mark.clone())];
-    let server = app
-        .create_server_with_env(&app.admin(&admin), "Everything", source, env)
-        .await;
-    let token = app.mint_token(&member).await;
-    let url = app.mcp_url(&server.slug);
-    let echo = |message: &'static str| {
-        let (client, url, token) = (app.client.clone(), url.clone(), token.clone());
-        async move {
-            let (status, body) = crate::helpers::stateless_call(
-                &client,
-                &url,
-                &token,
-                "echo",
-                json!({ "message": message }),
-            )
-            .await;
-            assert!(status.is_success(), "{body}");
-            body
-        }
-    };
-    echo("first").await;
-    let first = app.state.gateway.upstream_pid(server.id).unwrap();
+    })
+    .await;
+    marked.echo("first").await;
+    let gateway = marked.app.state.gateway.clone();
+    let first = gateway.upstream_pid(marked.server_id).unwrap();
 
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(first as i32),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    let gateway = app.state.gateway.clone();
     wait_until("a new process runs", || {
         gateway
-            .upstream_pid(server.id)
+            .upstream_pid(marked.server_id)
             .is_some_and(|pid| pid != first)
     })
     .await;
-    let body = echo("after the crash").await;
+    let body = marked.echo("after the crash").await;
     assert_ne!(body["result"]["isError"], true, "{body}");
 }
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_that_keeps_crashing_is_restarted_each_time_without_any_calls() {
-    let app = spawn_app().await;
-    let admin = app.create_user("admin@example.com", Role::Admin).await;
-    let member = app.create_user("member@example.com", Role::Member).await;
-    let mark = uuid::Uuid::new_v4().to_string();
-    let (source, env) = marked_everything(&mark);
-    let server = app
-        .create_server_with_env(&app.admin(&admin), "Everything", source, env)
-        .await;
-    let token = app.mint_token(&member).await;
-    let (status, _) = crate::helpers::stateless_call(
-        &app.client,
-        &app.mcp_url(&server.slug),
-        &token,
-        "echo",
-        json!({ "message": "start" }),
-    )
-    .await;
-    assert!(status.is_success());
+    let marked = marked_server(everything_stdio()).await;
+    marked.echo("start").await;
     // Each crash comes soon after the last, so the restarts back off (1 s, 2 s, …); they
     // must still happen, with no call asking for them. (The server may run one process per
     // protocol era; every one of them crashes each time.)
     for crash in 1..=2 {
-        let before = processes_marked(&mark);
+        let before = processes_marked(&marked.mark);
         assert!(!before.is_empty(), "a process runs before crash {crash}");
         for pid in &before {
             nix::sys::signal::kill(
@@ -304,94 +301,66 @@ async fn a_process_that_keeps_crashing_is_restarted_each_time_without_any_calls(
             .unwrap();
         }
         wait_until(&format!("a new process runs after crash {crash}"), || {
-            let now = processes_marked(&mark);
+            let now = processes_marked(&marked.mark);
             !now.is_empty() && now.iter().all(|pid| !before.contains(pid))
         })
         .await;
     }
 }
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_shutdown_stops_the_processes_and_writes_the_last_activity() {
-    let mut app = spawn_app().await;
-    let admin = app.create_user("admin@example.com", Role::Admin).await;
-    let member = app.create_user("member@example.com", Role::Member).await;
-    let mark = uuid::Uuid::new_v4().to_string();
-    let (source, env) = marked_everything(&mark);
-    let server = app
-        .create_server_with_env(&app.admin(&admin), "Everything", source, env)
-        .await;
-    let token = app.mint_token(&member).await;
-    let (status, _) = crate::helpers::stateless_call(
-        &app.client,
-        &app.mcp_url(&server.slug),
-        &token,
-        "echo",
-        json!({ "message": "last" }),
-    )
-    .await;
-    assert!(status.is_success());
-    assert!(!processes_marked(&mark).is_empty());
+    let mut marked = marked_server(everything_stdio()).await;
+    marked.echo("last").await;
+    assert!(!processes_marked(&marked.mark).is_empty());
 
-    app.shut_down().await;
+    marked.app.shut_down().await;
 
-    let left = processes_marked(&mark);
+    let left = processes_marked(&marked.mark);
     let states: Vec<String> = left
         .iter()
         .map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default())
         .collect();
     assert!(left.is_empty(), "no process outlives Gatehouse: {states:?}");
-    let logged: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM tool_calls WHERE status = 'success'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(logged, 1, "the buffered row was written before exit");
+    assert_eq!(
+        successful_rows(&marked.app).await,
+        1,
+        "the buffered row was written before exit"
+    );
 }
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shutdown_does_not_wait_for_ever_on_an_open_event_stream() {
-    let mut app = spawn_app().await;
-    let admin = app.create_user("admin@example.com", Role::Admin).await;
-    let member = app.create_user("member@example.com", Role::Member).await;
-    let mark = uuid::Uuid::new_v4().to_string();
-    let (source, env) = marked_everything(&mark);
-    let server = app
-        .create_server_with_env(&app.admin(&admin), "Everything", source, env)
-        .await;
-    let token = app.mint_token(&member).await;
-    let (status, _) = crate::helpers::stateless_call(
-        &app.client,
-        &app.mcp_url(&server.slug),
-        &token,
-        "echo",
-        json!({ "message": "before the stream" }),
-    )
-    .await;
-    assert!(status.is_success());
+    let mut marked = marked_server(everything_stdio()).await;
+    marked.echo("before the stream").await;
     // A legacy SSE connection stays open until the client leaves; this one never does.
-    let stream = app
+    let stream = marked
+        .app
         .client
-        .get(format!("{}/sse", app.mcp_url(&server.slug)))
-        .bearer_auth(&token)
+        .get(format!("{}/sse", marked.url))
+        .bearer_auth(&marked.token)
         .header("accept", "text/event-stream")
         .send()
         .await
         .unwrap();
     assert_eq!(stream.status(), reqwest::StatusCode::OK);
 
-    tokio::time::timeout(std::time::Duration::from_secs(30), app.shut_down())
+    tokio::time::timeout(std::time::Duration::from_secs(30), marked.app.shut_down())
         .await
         .expect("the shutdown finishes although a stream is still open");
     assert!(
-        processes_marked(&mark).is_empty(),
+        processes_marked(&marked.mark).is_empty(),
         "the processes were stopped"
     );
-    let logged: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM tool_calls WHERE status = 'success'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(logged, 1, "the buffered row was written");
+    assert_eq!(
+        successful_rows(&marked.app).await,
+        1,
+        "the buffered row was written"
+    );
     drop(stream);
+}
+
+async fn successful_rows(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM tool_calls WHERE status = 'success'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
 }
