@@ -52,6 +52,12 @@ pub struct ServeArgs {
     /// spill file in the data directory.
     #[arg(long, env = "GATEHOUSE_ACTIVITY_BUFFER_ROWS", default_value_t = 50_000)]
     pub activity_buffer_rows: usize,
+    /// Largest tool output, in KiB, an activity row keeps; a larger output is logged as a
+    /// marker with its size and a preview. Inputs are always kept whole (a request body is at
+    /// most 4 MiB).
+    #[arg(long, env = "GATEHOUSE_ACTIVITY_OUTPUT_KIB", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub activity_output_kib: u32,
     /// Development only: let OAuth clients name a Client ID Metadata Document on a private,
     /// loopback or link-local address, or over plain http. Off, such documents are refused
     /// without being fetched (they are how a server is tricked into reaching its own network).
@@ -68,6 +74,8 @@ pub struct Config {
     pub site_root: PathBuf,
     pub secret_key: Option<SecretString>,
     pub activity_buffer_rows: usize,
+    /// Largest logged tool output, in bytes.
+    pub activity_output_bytes: usize,
     /// See [`ServeArgs::oauth_allow_private_metadata`].
     pub oauth_allow_private_metadata: bool,
 }
@@ -96,6 +104,7 @@ impl Config {
                 .filter(|k| !k.trim().is_empty())
                 .map(|k| SecretString::from(k.to_owned())),
             activity_buffer_rows: args.activity_buffer_rows,
+            activity_output_bytes: args.activity_output_kib as usize * 1024,
             oauth_allow_private_metadata: args.oauth_allow_private_metadata,
         })
     }
@@ -110,6 +119,7 @@ impl Config {
             site_root: default_site_root(),
             secret_key: None,
             activity_buffer_rows: 50_000,
+            activity_output_bytes: 256 * 1024,
             oauth_allow_private_metadata: false,
         }
     }
@@ -185,5 +195,29 @@ mod tests {
         assert!(parse_public_url("ftp://example.com").is_err());
         assert!(parse_public_url("https://example.com/?a=1").is_err());
         assert!(parse_public_url("not a url").is_err());
+    }
+
+    #[derive(clap::Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    #[test]
+    fn the_output_cap_is_set_in_kib_and_must_be_sensible() {
+        use clap::Parser;
+        let parse =
+            |extra: &[&str]| Serve::try_parse_from(["serve"].iter().chain(extra)).map(|s| s.args);
+        let default = Config::from_args(&parse(&[]).unwrap()).unwrap();
+        assert_eq!(default.activity_output_bytes, 256 * 1024);
+        let set = Config::from_args(&parse(&["--activity-output-kib", "64"]).unwrap()).unwrap();
+        assert_eq!(set.activity_output_bytes, 64 * 1024);
+        for bad in ["0", "4097", "lots"] {
+            let error = parse(&["--activity-output-kib", bad])
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(error.contains("--activity-output-kib"), "{bad}: {error}");
+        }
     }
 }

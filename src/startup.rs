@@ -94,12 +94,14 @@ impl Application {
         let mut recorder_settings = RecorderSettings::new(&config.data_dir);
         recorder_settings.memory_rows = config.activity_buffer_rows;
         let recorder = ActivityRecorder::start(pool.clone(), recorder_settings);
+        let mut gateway_settings = gateway::Settings::new(&config.public_url);
+        gateway_settings.max_logged_output_bytes = config.activity_output_bytes;
         let gateway = Gateway::new(
             pool.clone(),
             secrets.clone(),
             &changes,
             recorder,
-            gateway::Settings::new(&config.public_url),
+            gateway_settings,
         )?;
         let state = AppState {
             pool,

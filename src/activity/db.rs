@@ -17,7 +17,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::{
-    ActivitySummary, CallPage, CallStatus, CallView, Volume, VolumeBucket,
+    ActivitySummary, CallPage, CallStatus, CallView, Part, Payload, Volume, VolumeBucket,
     histogram::Histogram,
     rollup::{Grain, status_bit},
 };
@@ -524,19 +524,41 @@ struct CallRow {
     latency_ms: Option<i32>,
     started_at: DateTime<Utc>,
     input: Option<sqlx::types::Json<serde_json::Value>>,
+    input_bytes: Option<i64>,
     output: Option<sqlx::types::Json<serde_json::Value>>,
+    output_bytes: Option<i64>,
     output_truncated: bool,
     error: Option<String>,
 }
 
-fn pretty(value: Option<sqlx::types::Json<serde_json::Value>>) -> Option<String> {
-    value.and_then(|v| serde_json::to_string_pretty(&v.0).ok())
+/// What a page shows of an input or output: the JSON itself only when it is small enough to be
+/// read (the query leaves a larger one in the database).
+fn payload(value: Option<sqlx::types::Json<serde_json::Value>>, bytes: Option<i64>) -> Payload {
+    match (value, bytes) {
+        (Some(json), _) => serde_json::to_string_pretty(&json.0)
+            .map(Payload::Shown)
+            .unwrap_or(Payload::NotRecorded),
+        (None, Some(bytes)) => Payload::TooLarge { bytes },
+        (None, None) => Payload::NotRecorded,
+    }
 }
 
-const CALL_COLUMNS: &str = "SELECT c.id, c.server_id, s.slug AS server_slug, s.name AS server_name, c.tool_name, \
-    u.name AS user_name, u.email AS user_email, c.client_name, c.client_version, c.status::text AS status, \
-    c.latency_ms, c.started_at, c.input, c.output, c.output_truncated, c.error \
-    FROM tool_calls c JOIN servers s ON s.id = c.server_id LEFT JOIN users u ON u.id = c.user_id WHERE true";
+/// The columns of [`CallRow`]. Inputs and outputs over [`Payload::SHOWN_BYTES`] stay in the
+/// database: a page of calls with full inputs could otherwise weigh hundreds of megabytes.
+fn call_columns() -> String {
+    let shown = Payload::SHOWN_BYTES;
+    format!(
+        "SELECT c.id, c.server_id, s.slug AS server_slug, s.name AS server_name, c.tool_name, \
+         u.name AS user_name, u.email AS user_email, c.client_name, c.client_version, c.status::text AS status, \
+         c.latency_ms, c.started_at, \
+         CASE WHEN octet_length(c.input::text) <= {shown} THEN c.input END AS input, \
+         octet_length(c.input::text)::int8 AS input_bytes, \
+         CASE WHEN octet_length(c.output::text) <= {shown} THEN c.output END AS output, \
+         octet_length(c.output::text)::int8 AS output_bytes, \
+         c.output_truncated, c.error \
+         FROM tool_calls c JOIN servers s ON s.id = c.server_id LEFT JOIN users u ON u.id = c.user_id WHERE true"
+    )
+}
 
 fn push_page_filters(qb: &mut QueryBuilder<'_, Postgres>, scope: &Scope) {
     push_spans(qb, "c.started_at", &[(scope.from, scope.to)]);
@@ -557,7 +579,7 @@ pub async fn calls(
     total: i64,
 ) -> sqlx::Result<CallPage> {
     let page = page.max(1);
-    let mut qb = QueryBuilder::new(CALL_COLUMNS);
+    let mut qb = QueryBuilder::new(call_columns());
     push_page_filters(&mut qb, scope);
     qb.push(" ORDER BY c.started_at DESC, c.id LIMIT ")
         .push_bind(per_page as i64)
@@ -588,7 +610,7 @@ pub async fn calls(
 
 /// The most recent calls of a server, whatever their time (the Overview tab).
 pub async fn recent(pool: &PgPool, server_id: Uuid, limit: u32) -> sqlx::Result<Vec<CallView>> {
-    let mut qb = QueryBuilder::new(CALL_COLUMNS);
+    let mut qb = QueryBuilder::new(call_columns());
     qb.push(" AND c.server_id = ")
         .push_bind(server_id)
         .push(" ORDER BY c.started_at DESC, c.id LIMIT ")
@@ -613,11 +635,24 @@ fn call_view(r: CallRow, latency_rank: Option<f64>) -> CallView {
         latency_ms: r.latency_ms,
         latency_rank,
         started_at: r.started_at,
-        input: pretty(r.input),
-        output: pretty(r.output),
+        input: payload(r.input, r.input_bytes),
+        output: payload(r.output, r.output_bytes),
         output_truncated: r.output_truncated,
         error: r.error,
     }
+}
+
+/// A call's input or output, whole, and whose call it is; `None` when there is no such call.
+pub async fn call_part(
+    pool: &PgPool,
+    id: Uuid,
+    part: Part,
+) -> sqlx::Result<Option<(Option<Uuid>, Option<String>)>> {
+    let sql = match part {
+        Part::Input => "SELECT user_id, input::text FROM tool_calls WHERE id = $1",
+        Part::Output => "SELECT user_id, output::text FROM tool_calls WHERE id = $1",
+    };
+    sqlx::query_as(sql).bind(id).fetch_optional(pool).await
 }
 
 /// One row of a CSV export.

@@ -1,10 +1,13 @@
-//! `GET /activity/export.csv`: the current activity view as CSV, streamed from Postgres row by
-//! row so an export of millions of calls holds only one batch in memory.
+//! Downloads from the activity pages:
+//! - `GET /activity/export.csv`: the current activity view as CSV, streamed from Postgres row by
+//!   row so an export of millions of calls holds only one batch in memory;
+//! - `GET /activity/calls/{id}/input.json` and `output.json`: one call's JSON, whole, for the
+//!   inputs and outputs too large to show on a page.
 
 use axum::{
     Extension, Router,
     body::Body,
-    extract::{Query, State},
+    extract::{Path, Query, State},
     http::{HeaderValue, header},
     response::{IntoResponse, Redirect, Response},
     routing::get,
@@ -12,11 +15,66 @@ use axum::{
 use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 
-use super::{ActivityQuery, ActivityTarget, CallStatus, db, service};
+use super::{ActivityQuery, ActivityTarget, CallStatus, Part, db, service};
 use crate::{accounts::session::CurrentUser, error::AppError, startup::AppState};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/activity/export.csv", get(export))
+    Router::new()
+        .route("/activity/export.csv", get(export))
+        .route("/activity/calls/{id}/{file}", get(call_json))
+}
+
+/// A call's input or output, whole, to people who may see the call: admins, and whoever made
+/// it. Anyone else gets the same 404 as for a call that does not exist.
+async fn call_json(
+    State(state): State<AppState>,
+    user: Option<Extension<CurrentUser>>,
+    Path((id, file)): Path<(String, String)>,
+) -> Response {
+    let Some(Extension(user)) = user else {
+        return Redirect::to("/login").into_response();
+    };
+    match find_call_json(&state, &user, &id, &file).await {
+        Ok((id, part, json)) => download(
+            json.into(),
+            "application/json",
+            &format!("call-{id}-{}", part.file()),
+        ),
+        // A download link has no page around it: say what is wrong in plain words.
+        Err(error) => (error.status(), error.to_string()).into_response(),
+    }
+}
+
+async fn find_call_json(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+    file: &str,
+) -> Result<(uuid::Uuid, Part, String), AppError> {
+    let no_call = || AppError::NotFound("The call".to_owned());
+    let part = Part::from_file(file).ok_or_else(no_call)?;
+    let id: uuid::Uuid = id.parse().map_err(|_| no_call())?;
+    let (owner, json) = db::call_part(&state.pool, id, part)
+        .await?
+        .ok_or_else(no_call)?;
+    if !user.role.is_admin() && owner != Some(user.id) {
+        return Err(no_call());
+    }
+    let json =
+        json.ok_or_else(|| AppError::NotFound(format!("The {} of this call", part.noun())))?;
+    Ok((id, part, json))
+}
+
+/// `body` as a file to save, never cached (activity is private).
+fn download(body: Body, content_type: &'static str, file_name: &str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 #[derive(Deserialize)]
@@ -109,17 +167,11 @@ async fn stream(
         resolved.export_stem,
         chrono::Utc::now().format("%Y-%m-%d")
     );
-    let mut response = Body::from_stream(body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(download(
+        Body::from_stream(body),
+        "text/csv; charset=utf-8",
+        &name,
+    ))
 }
 
 fn csv_bytes(records: impl Iterator<Item = Vec<String>>) -> bytes::Bytes {

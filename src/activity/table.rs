@@ -1,10 +1,10 @@
 //! The one activity table: the global Activity page, each server's Activity tab and each
 //! person's page show calls with it. A row opens (no JavaScript needed: `<details>`) to the
-//! call's full input and output.
+//! call's input and output, or a link to download one too large to show.
 
 use leptos::prelude::*;
 
-use super::{CallPage, CallStatus, CallView};
+use super::{CallPage, CallStatus, CallView, Part, Payload};
 use crate::ui::{Ago, CopyButton, EmptyState, Pagination};
 
 pub fn status_class(status: CallStatus) -> &'static str {
@@ -117,10 +117,12 @@ fn CallRow(call: CallView, now: chrono::DateTime<chrono::Utc>, show_server: bool
                     <dt>"Client"</dt><dd>{call.client.clone().unwrap_or_else(|| "unknown".to_owned())}</dd>
                     {call.user_email.clone().map(|email| view! { <dt>"Email"</dt><dd>{email}</dd> })}
                 </dl>
-                <JsonPanel title="Input" json=call.input.clone()/>
+                <JsonPanel call=call.id part=Part::Input title="Input" payload=call.input.clone()/>
                 <JsonPanel
+                    call=call.id
+                    part=Part::Output
                     title=if call.output_truncated { "Output (truncated)" } else { "Output" }
-                    json=call.output.clone()
+                    payload=call.output.clone()
                 />
             </div>
         </details>
@@ -128,28 +130,62 @@ fn CallRow(call: CallView, now: chrono::DateTime<chrono::Utc>, show_server: bool
 }
 
 #[component]
-fn JsonPanel(#[prop(into)] title: String, json: Option<String>) -> impl IntoView {
-    match json {
-        Some(json) => view! {
-            <section class="json-panel">
-                <header><h3>{title}</h3><CopyButton text=json.clone()/></header>
-                <pre><code>{json}</code></pre>
-            </section>
+fn JsonPanel(
+    call: uuid::Uuid,
+    part: Part,
+    #[prop(into)] title: String,
+    payload: Payload,
+) -> impl IntoView {
+    let body = match payload {
+        Payload::Shown(json) => view! {
+            <header><h3>{title}</h3><CopyButton text=json.clone()/></header>
+            <pre><code>{json}</code></pre>
         }
         .into_any(),
-        None => view! {
-            <section class="json-panel">
-                <header><h3>{title}</h3></header>
-                <p class="muted">"None recorded."</p>
-            </section>
+        Payload::TooLarge { bytes } => {
+            let href = part.href(call);
+            view! {
+                <header><h3>{title}</h3><a class="btn btn-small" href=href.clone() download>"Download"</a></header>
+                <p class="muted">
+                    {format!("The {} is {}, too large to show here. ", part.noun(), size(bytes))}
+                    <a href=href download>{format!("Download the {}", part.noun())}</a>
+                    " to read it."
+                </p>
+            }
+            .into_any()
+        }
+        Payload::NotRecorded => view! {
+            <header><h3>{title}</h3></header>
+            <p class="muted">"None recorded."</p>
         }
         .into_any(),
+    };
+    view! { <section class="json-panel">{body}</section> }
+}
+
+/// `bytes` for people: `812 bytes`, `64.5 KiB`, `3.9 MiB`.
+fn size(bytes: i64) -> String {
+    const KIB: f64 = 1024.0;
+    let b = bytes as f64;
+    if b < KIB {
+        format!("{bytes} bytes")
+    } else if b < KIB * KIB {
+        format!("{:.1} KiB", b / KIB)
+    } else {
+        format!("{:.1} MiB", b / (KIB * KIB))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::latency_indicator;
+    use super::{latency_indicator, size};
+
+    #[test]
+    fn sizes_read_in_the_unit_that_suits_them() {
+        assert_eq!(size(812), "812 bytes");
+        assert_eq!(size(66_048), "64.5 KiB");
+        assert_eq!(size(4_089_446), "3.9 MiB");
+    }
 
     #[test]
     fn latency_colours_follow_the_percentile_bands() {

@@ -70,11 +70,62 @@ pub struct CallView {
     /// Where the latency falls among the server's calls in the selected range (0..=1).
     pub latency_rank: Option<f64>,
     pub started_at: chrono::DateTime<chrono::Utc>,
-    /// Input and output, pretty-printed.
-    pub input: Option<String>,
-    pub output: Option<String>,
+    pub input: Payload,
+    pub output: Payload,
     pub output_truncated: bool,
     pub error: Option<String>,
+}
+
+/// A call's input or output as a page shows it. A page holds a few calls, so one that is too
+/// large to show whole is offered as a download instead ([`Payload::SHOWN_BYTES`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Payload {
+    NotRecorded,
+    /// Pretty-printed.
+    Shown(String),
+    TooLarge {
+        bytes: i64,
+    },
+}
+
+impl Payload {
+    /// The largest input or output shown on a page.
+    pub const SHOWN_BYTES: i64 = 64 * 1024;
+}
+
+/// Which JSON of a call a download asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Input,
+    Output,
+}
+
+impl Part {
+    /// The file name a download of this part ends in.
+    pub fn file(self) -> &'static str {
+        match self {
+            Part::Input => "input.json",
+            Part::Output => "output.json",
+        }
+    }
+
+    pub fn from_file(file: &str) -> Option<Part> {
+        [Part::Input, Part::Output]
+            .into_iter()
+            .find(|part| part.file() == file)
+    }
+
+    /// Where a call's part is downloaded, whole.
+    pub fn href(self, call: uuid::Uuid) -> String {
+        format!("/activity/calls/{call}/{}", self.file())
+    }
+
+    pub fn noun(self) -> &'static str {
+        match self {
+            Part::Input => "input",
+            Part::Output => "output",
+        }
+    }
 }
 
 /// A page of calls, newest first.

@@ -67,8 +67,7 @@ impl CallLog {
         input_json: Option<String>,
         client: (Option<String>, Option<String>),
     ) -> Self {
-        let input =
-            input_json.map(|json| Arc::from(cap_json(json, shared.settings.max_logged_bytes).0));
+        let input = input_json.map(Arc::from);
         CallLog {
             shared: shared.clone(),
             clock: Instant::now(),
@@ -131,7 +130,8 @@ impl CallLog {
         };
         let (output, truncated) = match output_json {
             Some(json) => {
-                let (capped, truncated) = cap_json(json, self.shared.settings.max_logged_bytes);
+                let (capped, truncated) =
+                    cap_json(json, self.shared.settings.max_logged_output_bytes);
                 (Some(capped), truncated)
             }
             None => (None, false),

@@ -49,8 +49,9 @@ use runtime::ServerRuntime;
 pub struct Settings {
     /// Largest request body accepted (413 beyond).
     pub max_body_bytes: usize,
-    /// Inputs and outputs larger than this are logged cut, with a marker.
-    pub max_logged_bytes: usize,
+    /// Outputs larger than this are logged as a marker with their size and a preview. Inputs
+    /// are logged whole: the issue asks for the full input, and `max_body_bytes` bounds it.
+    pub max_logged_output_bytes: usize,
     /// Browser origins allowed to call the gateway (besides none at all, for non-browser
     /// clients). Requests naming any other origin get 403.
     pub allowed_origins: Vec<String>,
@@ -76,7 +77,7 @@ impl Settings {
         }
         Settings {
             max_body_bytes: 4 * 1024 * 1024,
-            max_logged_bytes: 256 * 1024,
+            max_logged_output_bytes: 256 * 1024,
             allowed_origins,
             public_base: public_url.as_str().trim_end_matches('/').to_owned(),
         }

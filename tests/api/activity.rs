@@ -549,3 +549,116 @@ async fn the_export_is_the_current_view_as_csv() {
     );
     assert_eq!(response.text().await.unwrap().lines().count(), 101);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_input_is_kept_whole_a_large_output_is_capped_and_both_download() {
+    let app = spawn_app().await;
+    let admin_row = signed_in(&app, "admin@example.com", Role::Admin).await;
+    let admin = app.admin(&admin_row);
+    let caller = app.create_user("caller@example.com", Role::Member).await;
+    app.create_user("other@example.com", Role::Member).await;
+    let server = app
+        .create_server(&admin, "Everything", everything_stdio())
+        .await;
+    let token = app.mint_token(&caller).await;
+    // Larger than the 256 KiB output cap: the echo's output is capped, its input is not.
+    let message = "x".repeat(300 * 1024);
+    let (status, reply) = stateless_call(
+        &reqwest::Client::new(),
+        &app.mcp_url(&server.slug),
+        &token,
+        "echo",
+        serde_json::json!({ "message": message }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        reply["result"]["content"][0]["text"]
+            .as_str()
+            .is_some_and(|text| text.ends_with(&message)),
+        "the caller gets the whole answer, whatever is logged"
+    );
+    app.state.gateway.flush_activity().await;
+    let (id, input, output, truncated): (Uuid, serde_json::Value, serde_json::Value, bool) =
+        sqlx::query_as("SELECT id, input::jsonb, output::jsonb, output_truncated FROM tool_calls")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(input["message"], message.as_str(), "the input is whole");
+    assert!(truncated);
+    assert_eq!(output["truncated"], true);
+    assert!(output["size"].as_u64().unwrap() > 300 * 1024);
+    assert!(
+        output.to_string().len() <= 256 * 1024,
+        "the output is capped"
+    );
+
+    // The page offers both for download rather than carrying them.
+    let (status, html) = page(&app, "/activity").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("The input is 300.0 KiB, too large to show here."),
+        "{html}"
+    );
+    assert!(
+        html.contains("The output is 2"),
+        "the capped output is over 64 KiB too"
+    );
+    assert!(html.contains(&format!("href=\"/activity/calls/{id}/input.json\"")));
+    assert!(
+        html.len() < 100 * 1024,
+        "a page of calls stays small: {} bytes",
+        html.len()
+    );
+
+    let download = app
+        .get_page(&format!("/activity/calls/{id}/input.json"))
+        .await;
+    assert_eq!(download.status(), StatusCode::OK);
+    assert_eq!(download.headers()["content-type"], "application/json");
+    assert_eq!(
+        download.headers()["content-disposition"],
+        format!("attachment; filename=\"call-{id}-input.json\"").as_str()
+    );
+    let body: serde_json::Value = download.json().await.unwrap();
+    assert_eq!(body["message"], message.as_str());
+    let download = app
+        .get_page(&format!("/activity/calls/{id}/output.json"))
+        .await;
+    assert_eq!(download.status(), StatusCode::OK);
+    let body: serde_json::Value = download.json().await.unwrap();
+    assert_eq!(body["truncated"], true);
+
+    // Bad links are a plain 404, not an error page or a 500.
+    for path in [
+        format!("/activity/calls/{id}/secrets.json"),
+        "/activity/calls/not-a-call/input.json".to_owned(),
+        format!("/activity/calls/{}/input.json", Uuid::new_v4()),
+    ] {
+        let response = app.get_page(&path).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(response.text().await.unwrap(), "The call was not found.");
+    }
+
+    // Whoever made the call may download it; another member cannot tell it exists.
+    assert!(
+        app.sign_in("caller@example.com", PASSWORD)
+            .await
+            .status()
+            .is_redirection()
+    );
+    let own = app
+        .get_page(&format!("/activity/calls/{id}/input.json"))
+        .await;
+    assert_eq!(own.status(), StatusCode::OK);
+    assert!(
+        app.sign_in("other@example.com", PASSWORD)
+            .await
+            .status()
+            .is_redirection()
+    );
+    let theirs = app
+        .get_page(&format!("/activity/calls/{id}/input.json"))
+        .await;
+    assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
+}
