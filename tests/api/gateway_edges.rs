@@ -8,7 +8,9 @@ use gatehouse::{
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, background, everything_stdio, free_port, repo, spawn_app, venv_bin};
+use crate::helpers::{
+    TestApp, background, everything_stdio, free_port, python_probe, repo, spawn_app, venv_bin,
+};
 
 struct Gateway {
     app: TestApp,
@@ -292,6 +294,93 @@ async fn a_slow_tool_times_out_with_a_clear_message_and_a_timeout_row() {
     );
     let row = last_row(&gw).await;
     assert_eq!((row.0.as_str(), row.1.as_str()), ("sleep", "timeout"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_given_up_by_its_client_or_timed_out_is_cancelled_upstream_too() {
+    let script = repo().join("tests/clients/py/server.py");
+    let upstream = background(
+        &venv_bin("python"),
+        &[script.to_str().unwrap(), "--port", "{port}"],
+    )
+    .await;
+    let gw = gateway_for(ServerSource::Remote {
+        url: format!("http://127.0.0.1:{}/mcp", upstream.port),
+        transport: RemoteTransport::StreamableHttp,
+    })
+    .await;
+    let sleep = r#"sleep={"seconds": 30}"#;
+    // The session revision cancels with `notifications/cancelled`, the stateless one by
+    // closing the response stream; the SDK does either when its caller stops waiting.
+    for mode in ["legacy", "2026-07-28"] {
+        let out = python_probe(&[
+            "--url",
+            &gw.url,
+            "--token",
+            &gw.token,
+            "--mode",
+            mode,
+            "--cancel-after",
+            "1",
+            "--call",
+            sleep,
+        ])
+        .await;
+        assert_eq!(out["calls"][0]["cancelled"], true, "{mode}: {out}");
+    }
+    sqlx::query("UPDATE servers SET call_timeout_ms = 1000 WHERE id = $1")
+        .bind(gw.server_id)
+        .execute(&gw.app.pool)
+        .await
+        .unwrap();
+    gw.app.state.changes.settle().await;
+    let body = call(&gw, "sleep", json!({ "seconds": 30 })).await;
+    assert_eq!(
+        body["result"]["content"][0]["text"],
+        "The tool sleep did not answer within 1 s and was cancelled."
+    );
+
+    // The upstream stopped all three sleeps, rather than running them to the end.
+    let mut cancelled = Value::Null;
+    for _ in 0..50 {
+        let body = call(&gw, "times_run", json!({ "tool": "sleep cancelled" })).await;
+        cancelled = body["result"]["content"][0]["text"].clone();
+        if cancelled == "3" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(cancelled, "3", "sleeps the upstream saw cancelled");
+
+    gw.app.state.gateway.flush_activity().await;
+    let rows: Vec<(String, Option<String>, i32)> = sqlx::query_as(
+        "SELECT status::text, error, latency_ms FROM tool_calls WHERE tool_name = 'sleep' ORDER BY started_at",
+    )
+    .fetch_all(&gw.app.pool)
+    .await
+    .unwrap();
+    let statuses: Vec<(&str, Option<&str>)> = rows
+        .iter()
+        .map(|r| (r.0.as_str(), r.1.as_deref()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("error", Some("Cancelled by the client.")),
+            (
+                "error",
+                Some("Abandoned before the upstream answered: the client went away.")
+            ),
+            (
+                "timeout",
+                Some("The tool sleep did not answer within 1 s and was cancelled.")
+            ),
+        ]
+    );
+    assert!(
+        rows.iter().all(|r| r.2 < 5_000),
+        "each ended when it was given up: {rows:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

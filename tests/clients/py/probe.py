@@ -8,6 +8,7 @@ import asyncio
 import json
 import sys
 
+import anyio
 import httpx2
 from mcp import Client
 from mcp.client.sse import sse_client
@@ -29,8 +30,14 @@ async def run(args: argparse.Namespace) -> dict:
         out["tools"] = sorted(tool.name for tool in tools.tools)
         for call in args.call or []:
             name, _, raw = call.partition("=")
-            result = await client.call_tool(name, json.loads(raw) if raw else {})
-            out.setdefault("calls", []).append(result.model_dump(mode="json", by_alias=True, exclude_none=True))
+            # A caller that gives up cancels the call: the SDK sends `notifications/cancelled`
+            # in the session revision and closes the response stream in the stateless one.
+            with anyio.move_on_after(args.cancel_after) as waited:
+                result = await client.call_tool(name, json.loads(raw) if raw else {})
+            if waited.cancelled_caught:
+                out.setdefault("calls", []).append({"cancelled": True})
+            else:
+                out.setdefault("calls", []).append(result.model_dump(mode="json", by_alias=True, exclude_none=True))
     return out
 
 
@@ -41,6 +48,7 @@ def main() -> None:
     parser.add_argument("--mode", default="auto", help="auto, legacy or 2026-07-28")
     parser.add_argument("--transport", default="http", choices=["http", "sse"])
     parser.add_argument("--call", action="append", help="tool=JSON arguments; repeatable")
+    parser.add_argument("--cancel-after", type=float, default=None, help="give up on a call after this many seconds")
     args = parser.parse_args()
     try:
         out = asyncio.run(run(args))

@@ -9,6 +9,7 @@ import os
 
 import json
 
+import anyio
 import uvicorn
 
 from mcp.server import MCPServer
@@ -38,14 +39,19 @@ def shout(text: str) -> str:
 
 @mcp.tool()
 def times_run(tool: str) -> int:
-    """How often `add` or `shout` has run on this server."""
+    """How often `add` or `shout` has run on this server, or `sleep` was cancelled
+    (`sleep cancelled`)."""
     return RUNS.get(tool, 0)
 
 
 @mcp.tool()
 async def sleep(seconds: float) -> str:
-    """Waits, then answers: for timeout tests."""
-    await asyncio.sleep(seconds)
+    """Waits, then answers: for timeout and cancellation tests."""
+    try:
+        await asyncio.sleep(seconds)
+    except anyio.get_cancelled_exc_class():
+        RUNS["sleep cancelled"] = RUNS.get("sleep cancelled", 0) + 1
+        raise
     return f"slept {seconds}"
 
 
