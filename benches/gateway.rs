@@ -402,7 +402,8 @@ fn main() {
          | throughput, {CONNECTIONS} connections | {:.0} calls/s | {:.0} calls/s | |\n\
          | session client (2025-11-25) p50 | {} | {} | {} |\n\
          | session client (2025-11-25) p99 | {} | {} | {} |\n\n\
-         Activity rows written: {rows} of {expected} gateway calls (drained {:.0} ms after the run).\n",
+         Activity rows written: {rows} of {expected} gateway calls (drained {:.0} ms after the run).\n\n\
+         Machine: {}.\n",
         us(direct_latency.p50),
         us(gateway_latency.p50),
         us(added(|l| l.p50)),
@@ -423,6 +424,7 @@ fn main() {
         us(gateway_session.p99),
         us(gateway_session.p99.saturating_sub(direct_session.p99)),
         drain.as_secs_f64() * 1e3,
+        machine(),
     );
     println!("{report}");
     std::fs::write(dir.join("gateway.md"), &report).unwrap();
@@ -432,4 +434,27 @@ fn main() {
         rows, expected,
         "activity kept up: every gateway call was logged"
     );
+}
+
+/// What the run's latencies depend on besides the code: the CPUs, and how an idle CPU waits.
+/// On a KVM guest, a CPU that halts must be woken through the hypervisor, which costs tens of
+/// microseconds a hop; guest halt polling (`haltpoll`) spins briefly first. Without it, that
+/// wake-up cost dominates every percentile here (docs/PERFORMANCE.md).
+fn machine() -> String {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_owned())
+    };
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mut parts = vec![format!("{cpus} CPUs")];
+    if let Some(driver) = read("/sys/devices/system/cpu/cpuidle/current_driver") {
+        parts.push(format!("cpuidle driver {driver}"));
+    }
+    match read("/sys/module/haltpoll/parameters/guest_halt_poll_ns") {
+        Some(ns) if ns == "0" => parts.push("guest halt polling off".to_owned()),
+        Some(ns) => parts.push(format!("guest halt polling up to {ns} ns")),
+        None => {}
+    }
+    parts.join(", ")
 }
