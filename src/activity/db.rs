@@ -523,41 +523,56 @@ struct CallRow {
     status: String,
     latency_ms: Option<i32>,
     started_at: DateTime<Utc>,
-    input: Option<sqlx::types::Json<serde_json::Value>>,
+    input: Option<String>,
     input_bytes: Option<i64>,
-    output: Option<sqlx::types::Json<serde_json::Value>>,
+    output: Option<String>,
     output_bytes: Option<i64>,
     output_truncated: bool,
     error: Option<String>,
 }
 
 /// What a page shows of an input or output: the JSON itself only when it is small enough to be
-/// read (the query leaves a larger one in the database).
-fn payload(value: Option<sqlx::types::Json<serde_json::Value>>, bytes: Option<i64>) -> Payload {
-    match (value, bytes) {
-        (Some(json), _) => serde_json::to_string_pretty(&json.0)
-            .map(Payload::Shown)
-            .unwrap_or(Payload::NotRecorded),
+/// read (the query leaves a larger one in the database). JSON that cannot be pretty-printed
+/// (nested deeper than the parser goes) or grows too much by it is shown as it was stored.
+fn payload(text: Option<String>, bytes: Option<i64>) -> Payload {
+    match (text, bytes) {
+        (Some(text), _) => {
+            let pretty = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|value| serde_json::to_string_pretty(&value).ok())
+                .filter(|pretty| pretty.len() as i64 <= 4 * Payload::SHOWN_BYTES);
+            Payload::Shown(pretty.unwrap_or(text))
+        }
         (None, Some(bytes)) => Payload::TooLarge { bytes },
         (None, None) => Payload::NotRecorded,
     }
 }
 
-/// The columns of [`CallRow`]. Inputs and outputs over [`Payload::SHOWN_BYTES`] stay in the
-/// database: a page of calls with full inputs could otherwise weigh hundreds of megabytes.
-fn call_columns() -> String {
+/// A query for [`CallRow`]s. The caller adds filters, its order and its limit to the inner
+/// query, then closes it with [`end_calls_query`]. Inputs and outputs are measured and read
+/// only in the outer query, after the limit, and only when small enough to show: a page reads
+/// its own calls' JSON and no other (inputs are up to 4 MiB each).
+fn calls_query() -> QueryBuilder<'static, Postgres> {
     let shown = Payload::SHOWN_BYTES;
-    format!(
-        "SELECT c.id, c.server_id, s.slug AS server_slug, s.name AS server_name, c.tool_name, \
-         u.name AS user_name, u.email AS user_email, c.client_name, c.client_version, c.status::text AS status, \
-         c.latency_ms, c.started_at, \
-         CASE WHEN octet_length(c.input::text) <= {shown} THEN c.input END AS input, \
-         octet_length(c.input::text)::int8 AS input_bytes, \
-         CASE WHEN octet_length(c.output::text) <= {shown} THEN c.output END AS output, \
-         octet_length(c.output::text)::int8 AS output_bytes, \
+    QueryBuilder::new(format!(
+        "SELECT id, server_id, server_slug, server_name, tool_name, user_name, user_email, \
+         client_name, client_version, status, latency_ms, started_at, \
+         CASE WHEN octet_length(input::text) <= {shown} THEN input::text END AS input, \
+         octet_length(input::text)::int8 AS input_bytes, \
+         CASE WHEN octet_length(output::text) <= {shown} THEN output::text END AS output, \
+         octet_length(output::text)::int8 AS output_bytes, \
+         output_truncated, error FROM (\
+         SELECT c.id, c.server_id, s.slug AS server_slug, s.name AS server_name, c.tool_name, \
+         u.name AS user_name, u.email AS user_email, c.client_name, c.client_version, \
+         c.status::text AS status, c.latency_ms, c.started_at, c.input, c.output, \
          c.output_truncated, c.error \
          FROM tool_calls c JOIN servers s ON s.id = c.server_id LEFT JOIN users u ON u.id = c.user_id WHERE true"
-    )
+    ))
+}
+
+/// Closes [`calls_query`], keeping the inner query's order (newest first).
+fn end_calls_query(qb: &mut QueryBuilder<'_, Postgres>) {
+    qb.push(") page ORDER BY started_at DESC, id");
 }
 
 fn push_page_filters(qb: &mut QueryBuilder<'_, Postgres>, scope: &Scope) {
@@ -579,12 +594,13 @@ pub async fn calls(
     total: i64,
 ) -> sqlx::Result<CallPage> {
     let page = page.max(1);
-    let mut qb = QueryBuilder::new(call_columns());
+    let mut qb = calls_query();
     push_page_filters(&mut qb, scope);
     qb.push(" ORDER BY c.started_at DESC, c.id LIMIT ")
         .push_bind(per_page as i64)
         .push(" OFFSET ")
         .push_bind((page as i64 - 1) * per_page as i64);
+    end_calls_query(&mut qb);
     let rows: Vec<CallRow> = qb.build_query_as().fetch_all(pool).await?;
     let mut servers: Vec<Uuid> = rows.iter().map(|r| r.server_id).collect();
     servers.sort();
@@ -610,11 +626,12 @@ pub async fn calls(
 
 /// The most recent calls of a server, whatever their time (the Overview tab).
 pub async fn recent(pool: &PgPool, server_id: Uuid, limit: u32) -> sqlx::Result<Vec<CallView>> {
-    let mut qb = QueryBuilder::new(call_columns());
+    let mut qb = calls_query();
     qb.push(" AND c.server_id = ")
         .push_bind(server_id)
         .push(" ORDER BY c.started_at DESC, c.id LIMIT ")
         .push_bind(limit as i64);
+    end_calls_query(&mut qb);
     let rows: Vec<CallRow> = qb.build_query_as().fetch_all(pool).await?;
     Ok(rows.into_iter().map(|r| call_view(r, None)).collect())
 }
@@ -642,17 +659,28 @@ fn call_view(r: CallRow, latency_rank: Option<f64>) -> CallView {
     }
 }
 
-/// A call's input or output, whole, and whose call it is; `None` when there is no such call.
+/// A call's input or output, whole, if `viewer` may see the call (`None` otherwise, as when
+/// there is no such call): admins see every call, others their own. The check is in the query,
+/// so a call someone may not see is never read.
 pub async fn call_part(
     pool: &PgPool,
     id: Uuid,
     part: Part,
-) -> sqlx::Result<Option<(Option<Uuid>, Option<String>)>> {
+    viewer: Uuid,
+    viewer_is_admin: bool,
+) -> sqlx::Result<Option<Option<String>>> {
     let sql = match part {
-        Part::Input => "SELECT user_id, input::text FROM tool_calls WHERE id = $1",
-        Part::Output => "SELECT user_id, output::text FROM tool_calls WHERE id = $1",
+        Part::Input => "SELECT input::text FROM tool_calls WHERE id = $1 AND ($2 OR user_id = $3)",
+        Part::Output => {
+            "SELECT output::text FROM tool_calls WHERE id = $1 AND ($2 OR user_id = $3)"
+        }
     };
-    sqlx::query_as(sql).bind(id).fetch_optional(pool).await
+    sqlx::query_scalar(sql)
+        .bind(id)
+        .bind(viewer_is_admin)
+        .bind(viewer)
+        .fetch_optional(pool)
+        .await
 }
 
 /// One row of a CSV export.

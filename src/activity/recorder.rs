@@ -321,7 +321,15 @@ impl Writer {
     async fn write_pending(&mut self, inbox: &Inbox) -> bool {
         let pool = self.pool.clone();
         while !self.pending.is_empty() {
-            let take = self.pending.len().min(self.settings.batch_rows);
+            let mut take = 0;
+            let mut weight = 0;
+            for row in &self.pending {
+                if !joins_batch(take, weight, row, self.settings.batch_rows) {
+                    break;
+                }
+                take += 1;
+                weight += row.weight();
+            }
             let batch: Vec<CallRecord> = self.pending[..take].to_vec();
             match self.bounded(inbox, write_batch(&pool, &batch)).await {
                 Ok(()) => {
@@ -360,6 +368,14 @@ impl Writer {
 
 fn weight_of(rows: &[CallRecord]) -> usize {
     rows.iter().map(CallRecord::weight).sum()
+}
+
+/// Whether `row` joins a batch that holds `rows` rows of total `weight` so far. A batch is at
+/// most `batch_rows` by weight, not only by count, so a batch of large inputs (up to 4 MiB
+/// each) stays a few megabytes in memory and in its message to Postgres; a row heavier than
+/// a whole batch goes alone.
+fn joins_batch(rows: usize, weight: usize, row: &CallRecord, batch_rows: usize) -> bool {
+    rows == 0 || weight + row.weight() <= batch_rows
 }
 
 /// Writes a batch, keeping one row Postgres refuses from holding up the rest. A refusal

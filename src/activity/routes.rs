@@ -54,12 +54,9 @@ async fn find_call_json(
     let no_call = || AppError::NotFound("The call".to_owned());
     let part = Part::from_file(file).ok_or_else(no_call)?;
     let id: uuid::Uuid = id.parse().map_err(|_| no_call())?;
-    let (owner, json) = db::call_part(&state.pool, id, part)
+    let json = db::call_part(&state.pool, id, part, user.id, user.role.is_admin())
         .await?
         .ok_or_else(no_call)?;
-    if !user.role.is_admin() && owner != Some(user.id) {
-        return Err(no_call());
-    }
     let json =
         json.ok_or_else(|| AppError::NotFound(format!("The {} of this call", part.noun())))?;
     Ok((id, part, json))

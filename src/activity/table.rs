@@ -169,7 +169,8 @@ fn size(bytes: i64) -> String {
     let b = bytes as f64;
     if b < KIB {
         format!("{bytes} bytes")
-    } else if b < KIB * KIB {
+    } else if b < KIB * KIB - KIB / 20.0 {
+        // Just under 1 MiB reads as 1.0 MiB, not 1024.0 KiB.
         format!("{:.1} KiB", b / KIB)
     } else {
         format!("{:.1} MiB", b / (KIB * KIB))
@@ -185,6 +186,7 @@ mod tests {
         assert_eq!(size(812), "812 bytes");
         assert_eq!(size(66_048), "64.5 KiB");
         assert_eq!(size(4_089_446), "3.9 MiB");
+        assert_eq!(size(1_048_570), "1.0 MiB");
     }
 
     #[test]

@@ -662,3 +662,29 @@ async fn a_large_input_is_kept_whole_a_large_output_is_capped_and_both_download(
         .await;
     assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_call_whose_input_is_too_deep_to_pretty_print_is_shown_as_stored() {
+    let app = spawn_app().await;
+    let admin_row = signed_in(&app, "admin@example.com", Role::Admin).await;
+    let server = app
+        .create_server(&app.admin(&admin_row), "Deep", remote("deep"))
+        .await;
+    // Deeper than serde_json parses (128 levels), and still valid JSON for Postgres.
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    sqlx::query(
+        "INSERT INTO tool_calls (id, server_id, user_id, tool_name, status, latency_ms, started_at, input)
+         VALUES ($1, $2, $3, 'nest', 'success', 3, now(), $4::json)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(server.id)
+    .bind(admin_row.id)
+    .bind(&deep)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    let (status, html) = page(&app, "/activity").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(&deep), "the input is shown as it was stored");
+}

@@ -320,3 +320,46 @@ async fn rows_left_on_disk_by_an_earlier_run_are_written_at_start_even_mid_repla
     recorder.shutdown().await;
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn spilled_rows_with_large_inputs_are_replayed_in_batches_bounded_by_size() {
+    let app = spawn_app().await;
+    let admin = app.create_user("admin@example.com", Role::Admin).await;
+    let server = app
+        .create_server(&app.admin(&admin), "Everything", everything_stdio())
+        .await;
+    let (settings, dir) = tiny_buffer();
+    // Twenty calls with 256 KiB inputs: each weighs 65 small rows, so a batch of at most 500
+    // holds seven of them. Counted by rows, all twenty would go in one batch; with inputs of
+    // up to 4 MiB, 500 of them would be gigabytes in memory and in one message to Postgres.
+    let input = format!("{{\"text\": \"{}\"}}", "x".repeat(256 * 1024));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        &settings.spill_path,
+        as_spilled((0..20).map(|i| CallRecord {
+            server_id: server.id,
+            input: Some(input.as_str().into()),
+            ..call(i)
+        })),
+    )
+    .unwrap();
+
+    let recorder = ActivityRecorder::start(app.pool.clone(), settings);
+    recorder.flush().await;
+
+    // Each batch is one transaction: its rows share the transaction id that wrote them.
+    let (rows, batches, whole): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT xmin::text), count(*) FILTER (WHERE input::text = $2) \
+         FROM tool_calls WHERE server_id = $1",
+    )
+    .bind(server.id)
+    .bind(&input)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(rows, 20, "every spilled row is written");
+    assert_eq!(whole, 20, "with its whole input");
+    assert_eq!(batches, 3, "in batches of 7, 7 and 6");
+    recorder.shutdown().await;
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -7,7 +7,7 @@ use std::{
     path::Path,
 };
 
-use super::{CallRecord, Inbox, Writer, weight_of, write_batch};
+use super::{CallRecord, Inbox, Writer, joins_batch, weight_of, write_batch};
 
 impl Writer {
     /// Keeps at most `memory_rows` in memory; older rows go to the spill file.
@@ -100,10 +100,18 @@ impl Writer {
                 serde_json::from_str::<CallRecord>(&line)
                     .inspect_err(|err| tracing::warn!(error = %err, "skipping an unreadable spilled activity row"))
                     .ok()
-            });
+            })
+            .peekable();
         let mut replayed = 0;
         loop {
-            let batch: Vec<CallRecord> = rows.by_ref().take(self.settings.batch_rows).collect();
+            let mut batch = Vec::new();
+            let mut weight = 0;
+            while let Some(row) =
+                rows.next_if(|row| joins_batch(batch.len(), weight, row, self.settings.batch_rows))
+            {
+                weight += row.weight();
+                batch.push(row);
+            }
             if batch.is_empty() {
                 break;
             }
