@@ -164,6 +164,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "the browser bundle is missing: pages will work but not hydrate (build it with scripts/build-site)"
         );
     }
+    if let Some(advice) = crate::startup::host::advice() {
+        tracing::warn!("{advice}");
+    }
     with_database(&args.database, |pool| async move {
         if args.demo {
             ensure_demo_admin(&pool, &config).await?;

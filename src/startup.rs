@@ -26,6 +26,7 @@ use crate::{
     http::{csrf, headers, health, server_fn_status},
 };
 
+pub mod host;
 mod serve;
 
 /// What every handler and server function can reach.
