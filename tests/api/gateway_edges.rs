@@ -342,7 +342,7 @@ async fn a_call_given_up_by_its_client_or_timed_out_is_cancelled_upstream_too() 
 
     // The upstream stopped all three sleeps, rather than running them to the end.
     let mut cancelled = Value::Null;
-    for _ in 0..50 {
+    for _ in 0..100 {
         let body = call(&gw, "times_run", json!({ "tool": "sleep cancelled" })).await;
         cancelled = body["result"]["content"][0]["text"].clone();
         if cancelled == "3" {
@@ -377,8 +377,16 @@ async fn a_call_given_up_by_its_client_or_timed_out_is_cancelled_upstream_too() 
             ),
         ]
     );
+    // The stateless call and the timeout end when given up. The session client sends its
+    // cancel and, without waiting for it, deletes its session; when the delete wins (it does
+    // under load), the cancel finds no session (404) and rmcp ends the session's running calls
+    // 5 s after it closed, so the upstream hears of it then.
     assert!(
-        rows.iter().all(|r| r.2 < 5_000),
+        rows[0].2 < 7_500,
+        "the session call ended within rmcp's close grace: {rows:?}"
+    );
+    assert!(
+        rows[1..].iter().all(|r| r.2 < 5_000),
         "each ended when it was given up: {rows:?}"
     );
 }
