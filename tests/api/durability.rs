@@ -224,6 +224,16 @@ impl Drop for SilentPostgres {
     }
 }
 
+/// The app with one server for replayed rows to belong to.
+async fn app_with_a_server() -> (crate::helpers::TestApp, gatehouse::servers::db::ServerRow) {
+    let app = spawn_app().await;
+    let admin = app.create_user("admin@example.com", Role::Admin).await;
+    let server = app
+        .create_server(&app.admin(&admin), "Everything", everything_stdio())
+        .await;
+    (app, server)
+}
+
 /// Recorder settings that keep at most 10 rows in memory, in a fresh data directory.
 fn tiny_buffer() -> (RecorderSettings, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("gatehouse-bound-{}", uuid::Uuid::new_v4()));
@@ -286,11 +296,7 @@ async fn lines_soon(path: &std::path::Path, at_least: usize) -> usize {
 
 #[tokio::test]
 async fn rows_left_on_disk_by_an_earlier_run_are_written_at_start_even_mid_replay() {
-    let app = spawn_app().await;
-    let admin = app.create_user("admin@example.com", Role::Admin).await;
-    let server = app
-        .create_server(&app.admin(&admin), "Everything", everything_stdio())
-        .await;
+    let (app, server) = app_with_a_server().await;
     let (settings, dir) = tiny_buffer();
     // The earlier run stopped half-way through a replay (rows set aside) after spilling more.
     let lines = |range: std::ops::Range<usize>| {
@@ -323,11 +329,7 @@ async fn rows_left_on_disk_by_an_earlier_run_are_written_at_start_even_mid_repla
 
 #[tokio::test]
 async fn spilled_rows_with_large_inputs_are_replayed_in_batches_bounded_by_size() {
-    let app = spawn_app().await;
-    let admin = app.create_user("admin@example.com", Role::Admin).await;
-    let server = app
-        .create_server(&app.admin(&admin), "Everything", everything_stdio())
-        .await;
+    let (app, server) = app_with_a_server().await;
     let (settings, dir) = tiny_buffer();
     // Twenty calls with 256 KiB inputs: each weighs 65 small rows, so a batch of at most 500
     // holds seven of them. Counted by rows, all twenty would go in one batch; with inputs of

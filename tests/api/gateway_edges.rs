@@ -38,6 +38,35 @@ async fn gateway_for(source: ServerSource) -> Gateway {
     }
 }
 
+/// The Python test server (tests/clients/py/server.py) over Streamable HTTP, behind the
+/// gateway. The upstream stops when the returned handle is dropped.
+async fn python_gateway() -> (crate::helpers::Background, Gateway) {
+    let script = repo().join("tests/clients/py/server.py");
+    let upstream = background(
+        &venv_bin("python"),
+        &[script.to_str().unwrap(), "--port", "{port}"],
+    )
+    .await;
+    let gw = gateway_for(ServerSource::Remote {
+        url: format!("http://127.0.0.1:{}/mcp", upstream.port),
+        transport: RemoteTransport::StreamableHttp,
+    })
+    .await;
+    (upstream, gw)
+}
+
+/// Sets the server's call timeout, as an admin would, and waits until the change has reached
+/// this replica's caches (the trigger tells every replica).
+async fn set_call_timeout(gw: &Gateway, ms: i32) {
+    sqlx::query("UPDATE servers SET call_timeout_ms = $2 WHERE id = $1")
+        .bind(gw.server_id)
+        .bind(ms)
+        .execute(&gw.app.pool)
+        .await
+        .unwrap();
+    gw.app.state.changes.settle().await;
+}
+
 /// One stateless (2026-07-28) request, with the headers that revision requires.
 async fn modern(
     gw: &Gateway,
@@ -267,24 +296,8 @@ async fn invalid_revoked_and_url_tokens_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_tool_times_out_with_a_clear_message_and_a_timeout_row() {
-    let script = repo().join("tests/clients/py/server.py");
-    let upstream = background(
-        &venv_bin("python"),
-        &[script.to_str().unwrap(), "--port", "{port}"],
-    )
-    .await;
-    let gw = gateway_for(ServerSource::Remote {
-        url: format!("http://127.0.0.1:{}/mcp", upstream.port),
-        transport: RemoteTransport::StreamableHttp,
-    })
-    .await;
-    sqlx::query("UPDATE servers SET call_timeout_ms = 500 WHERE id = $1")
-        .bind(gw.server_id)
-        .execute(&gw.app.pool)
-        .await
-        .unwrap();
-    // The trigger tells every replica; wait until this one's caches have applied it.
-    gw.app.state.changes.settle().await;
+    let (_upstream, gw) = python_gateway().await;
+    set_call_timeout(&gw, 500).await;
 
     let body = call(&gw, "sleep", json!({ "seconds": 5 })).await;
     assert_eq!(body["result"]["isError"], true, "{body}");
@@ -298,17 +311,7 @@ async fn a_slow_tool_times_out_with_a_clear_message_and_a_timeout_row() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_given_up_by_its_client_or_timed_out_is_cancelled_upstream_too() {
-    let script = repo().join("tests/clients/py/server.py");
-    let upstream = background(
-        &venv_bin("python"),
-        &[script.to_str().unwrap(), "--port", "{port}"],
-    )
-    .await;
-    let gw = gateway_for(ServerSource::Remote {
-        url: format!("http://127.0.0.1:{}/mcp", upstream.port),
-        transport: RemoteTransport::StreamableHttp,
-    })
-    .await;
+    let (_upstream, gw) = python_gateway().await;
     let sleep = r#"sleep={"seconds": 30}"#;
     // The session revision cancels with `notifications/cancelled`, the stateless one by
     // closing the response stream; the SDK does either when its caller stops waiting.
@@ -328,12 +331,7 @@ async fn a_call_given_up_by_its_client_or_timed_out_is_cancelled_upstream_too() 
         .await;
         assert_eq!(out["calls"][0]["cancelled"], true, "{mode}: {out}");
     }
-    sqlx::query("UPDATE servers SET call_timeout_ms = 1000 WHERE id = $1")
-        .bind(gw.server_id)
-        .execute(&gw.app.pool)
-        .await
-        .unwrap();
-    gw.app.state.changes.settle().await;
+    set_call_timeout(&gw, 1000).await;
     let body = call(&gw, "sleep", json!({ "seconds": 30 })).await;
     assert_eq!(
         body["result"]["content"][0]["text"],
@@ -393,17 +391,7 @@ async fn a_call_given_up_by_its_client_or_timed_out_is_cancelled_upstream_too() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tool_error_is_passed_on_and_logged_as_error() {
-    let script = repo().join("tests/clients/py/server.py");
-    let upstream = background(
-        &venv_bin("python"),
-        &[script.to_str().unwrap(), "--port", "{port}"],
-    )
-    .await;
-    let gw = gateway_for(ServerSource::Remote {
-        url: format!("http://127.0.0.1:{}/mcp", upstream.port),
-        transport: RemoteTransport::StreamableHttp,
-    })
-    .await;
+    let (_upstream, gw) = python_gateway().await;
     let body = call(&gw, "fail", json!({ "message": "the database is on fire" })).await;
     assert_eq!(body["result"]["isError"], true, "{body}");
     let row = last_row(&gw).await;
@@ -546,17 +534,7 @@ async fn disabling_refuses_calls_and_new_clients_and_enabling_restores_the_same_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_call_is_visible_as_in_progress() {
-    let script = repo().join("tests/clients/py/server.py");
-    let upstream = background(
-        &venv_bin("python"),
-        &[script.to_str().unwrap(), "--port", "{port}"],
-    )
-    .await;
-    let gw = gateway_for(ServerSource::Remote {
-        url: format!("http://127.0.0.1:{}/mcp", upstream.port),
-        transport: RemoteTransport::StreamableHttp,
-    })
-    .await;
+    let (_upstream, gw) = python_gateway().await;
     let (client, url, token) = (gw.app.client.clone(), gw.url.clone(), gw.token.clone());
     let slow = tokio::spawn(async move {
         crate::helpers::stateless_call(&client, &url, &token, "sleep", json!({ "seconds": 1.5 }))
