@@ -330,13 +330,15 @@ pub async fn call_tool(
             );
             Err(error)
         }
-        Err(ForwardError::Cancelled) => {
-            log.finish(
-                CallStatus::Error,
-                None,
-                Some("Cancelled by the client.".to_owned()),
-            );
-            Err(ErrorData::internal_error("cancelled", None))
+        Err(error @ (ForwardError::Cancelled | ForwardError::SessionEnded)) => {
+            let why = match error {
+                ForwardError::SessionEnded => {
+                    "The client ended its session before the tool answered."
+                }
+                _ => "Cancelled by the client.",
+            };
+            log.finish(CallStatus::Error, None, Some(why.to_owned()));
+            Err(ErrorData::internal_error(error.to_string(), None))
         }
         Err(ForwardError::Closed(why)) => {
             let message = unavailable_message(&entered.server, &why);

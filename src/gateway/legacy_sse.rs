@@ -27,12 +27,16 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{Gateway, find_server, handler::GatewayHandler, hidden_from, principal};
+use super::{
+    Gateway, find_server, handler::GatewayHandler, hidden_from, principal, sessions::SessionClosed,
+};
 
 struct Session {
     server_id: Uuid,
     owner: Uuid,
     inbox: mpsc::Sender<ClientJsonRpcMessage>,
+    /// Fired when the event stream goes away; the session's running calls then cancel upstream.
+    closed: SessionClosed,
 }
 
 #[derive(Clone, Default)]
@@ -121,15 +125,16 @@ pub async fn open(
     let id = Uuid::new_v4().simple().to_string();
     let (inbox, inbox_rx) = mpsc::channel::<ClientJsonRpcMessage>(64);
     let (outbox, outbox_rx) = mpsc::channel::<ServerJsonRpcMessage>(64);
+    let cancel = CancellationToken::new();
     gateway.legacy.0.lock().expect("sessions lock").insert(
         id.clone(),
         Session {
             server_id: server.id,
             owner: principal.user_id,
             inbox,
+            closed: SessionClosed(cancel.clone()),
         },
     );
-    let cancel = CancellationToken::new();
     let handler = GatewayHandler::new(runtime);
     let stop = cancel.clone();
     tokio::spawn(async move {
@@ -209,7 +214,7 @@ pub async fn message(
     let Some(session_id) = query.session_id else {
         return bad_request("The sessionId query parameter is missing.");
     };
-    let inbox = {
+    let session = {
         let sessions = gateway.legacy.0.lock().expect("sessions lock");
         match sessions.get(&session_id) {
             Some(session) if session.server_id != server.id => None,
@@ -217,11 +222,11 @@ pub async fn message(
                 return (StatusCode::FORBIDDEN, Json(json!({ "error": "forbidden", "error_description": "This session belongs to someone else." })))
                     .into_response();
             }
-            Some(session) => Some(session.inbox.clone()),
+            Some(session) => Some((session.inbox.clone(), session.closed.clone())),
             None => None,
         }
     };
-    let Some(mut inbox) = inbox else {
+    let Some((mut inbox, closed)) = session else {
         return (StatusCode::NOT_FOUND, Json(json!({ "error": "not_found", "error_description": "Unknown or expired session; open a new event stream." })))
             .into_response();
     };
@@ -282,6 +287,7 @@ pub async fn message(
     };
     gateway.shared.usage.touch(principal.token_id);
     parts.extensions.insert(principal);
+    parts.extensions.insert(closed);
     match &mut message {
         JsonRpcMessage::Request(request) => {
             request.request.extensions_mut().insert(parts);

@@ -13,6 +13,7 @@ mod legacy_sse;
 mod link;
 pub mod principal;
 mod runtime;
+mod sessions;
 pub mod upstream;
 mod usage;
 
@@ -339,6 +340,14 @@ async fn mcp(
         body
     };
     let runtime = gateway.runtime(&server);
+    if let Some(closed) = parts
+        .headers
+        .get(rmcp::transport::common::http_header::HEADER_SESSION_ID)
+        .and_then(|id| id.to_str().ok())
+        .and_then(|id| runtime.sessions.closed(id))
+    {
+        parts.extensions.insert(closed);
+    }
     let response = runtime
         .http
         .handle(Request::from_parts(parts, body))

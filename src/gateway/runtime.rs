@@ -16,13 +16,14 @@ use std::{
 use rmcp::{
     model::{ProtocolVersion, ServerPeerInfo, Tool},
     service::ClientLifecycleMode,
-    transport::streamable_http_server::{
-        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-    },
+    transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService},
 };
 use uuid::Uuid;
 
-use super::{Shared, cache::ServerEntry, handler::GatewayHandler, link::Link, upstream::Upstream};
+use super::{
+    Shared, cache::ServerEntry, handler::GatewayHandler, link::Link, sessions::Sessions,
+    upstream::Upstream,
+};
 
 /// The protocol era a client speaks, and so the link its requests travel on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,7 +59,9 @@ pub struct ServerRuntime {
     pub server_id: Uuid,
     slug: String,
     pub shared: Arc<Shared>,
-    pub http: StreamableHttpService<GatewayHandler, LocalSessionManager>,
+    pub http: StreamableHttpService<GatewayHandler, Sessions>,
+    /// The sessions `http` serves.
+    pub sessions: Arc<Sessions>,
     session: Arc<Link>,
     stateless: Arc<Link>,
     /// What the upstream said about itself when last connected.
@@ -82,6 +85,7 @@ impl ServerRuntime {
                 .with_max_request_body_bytes(shared.settings.max_body_bytes)
                 .with_allowed_origins(shared.settings.allowed_origins.clone());
             config = config.enforce_origin_validation();
+            let sessions = Arc::new(Sessions::default());
             let http = StreamableHttpService::new(
                 move || {
                     let runtime = weak
@@ -89,7 +93,7 @@ impl ServerRuntime {
                         .ok_or_else(|| std::io::Error::other("the server runtime is gone"))?;
                     Ok(GatewayHandler::new(runtime))
                 },
-                Arc::new(LocalSessionManager::default()),
+                sessions.clone(),
                 config,
             );
             ServerRuntime {
@@ -97,6 +101,7 @@ impl ServerRuntime {
                 slug,
                 shared,
                 http,
+                sessions,
                 session: Arc::new(Link::new(Era::Session)),
                 stateless: Arc::new(Link::new(Era::Stateless)),
                 info: RwLock::new(None),

@@ -339,16 +339,11 @@ async fn a_call_given_up_by_its_client_or_timed_out_is_cancelled_upstream_too() 
     );
 
     // The upstream stopped all three sleeps, rather than running them to the end.
-    let mut cancelled = Value::Null;
-    for _ in 0..100 {
-        let body = call(&gw, "times_run", json!({ "tool": "sleep cancelled" })).await;
-        cancelled = body["result"]["content"][0]["text"].clone();
-        if cancelled == "3" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(cancelled, "3", "sleeps the upstream saw cancelled");
+    assert_eq!(
+        sleeps_cancelled(&gw, "3", 100).await,
+        "3",
+        "sleeps the upstream saw cancelled"
+    );
 
     gw.app.state.gateway.flush_activity().await;
     let rows: Vec<(String, Option<String>, i32)> = sqlx::query_as(
@@ -361,10 +356,19 @@ async fn a_call_given_up_by_its_client_or_timed_out_is_cancelled_upstream_too() 
         .iter()
         .map(|r| (r.0.as_str(), r.1.as_deref()))
         .collect();
+    // The session client sends its cancel and, without waiting for it, deletes its session;
+    // whichever arrives first ends the call.
+    let session_call = [
+        ("error", Some("Cancelled by the client.")),
+        (
+            "error",
+            Some("The client ended its session before the tool answered."),
+        ),
+    ];
+    assert!(session_call.contains(&statuses[0]), "{statuses:?}");
     assert_eq!(
-        statuses,
+        statuses[1..],
         [
-            ("error", Some("Cancelled by the client.")),
             (
                 "error",
                 Some("Abandoned before the upstream answered: the client went away.")
@@ -375,18 +379,116 @@ async fn a_call_given_up_by_its_client_or_timed_out_is_cancelled_upstream_too() 
             ),
         ]
     );
-    // The stateless call and the timeout end when given up. The session client sends its
-    // cancel and, without waiting for it, deletes its session; when the delete wins (it does
-    // under load), the cancel finds no session (404) and rmcp ends the session's running calls
-    // 5 s after it closed, so the upstream hears of it then.
     assert!(
-        rows[0].2 < 7_500,
-        "the session call ended within rmcp's close grace: {rows:?}"
-    );
-    assert!(
-        rows[1..].iter().all(|r| r.2 < 5_000),
+        rows.iter().all(|r| r.2 < 5_000),
         "each ended when it was given up: {rows:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_session_cancels_its_running_calls_upstream_at_once() {
+    let (_upstream, gw) = python_gateway().await;
+    let session = SessionClient::initialize(&gw).await;
+    let running = {
+        let session = session.clone();
+        tokio::spawn(async move {
+            session
+                .post(json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                    "params": { "name": "sleep", "arguments": { "seconds": 30 } } }))
+                .await
+        })
+    };
+    wait_until_sleeping(&gw).await;
+
+    let deleted = session.delete().await;
+    assert!(deleted.is_success(), "the session is deleted: {deleted}");
+    // rmcp alone would let the call run on for 5 s after the session closed.
+    assert_eq!(
+        sleeps_cancelled(&gw, "1", 20).await,
+        "1",
+        "the upstream was told within 2 s"
+    );
+    assert_eq!(
+        sleep_row(&gw).await,
+        (
+            "error".to_owned(),
+            Some("The client ended its session before the tool answered.".to_owned())
+        )
+    );
+    running.abort();
+}
+
+/// A client of the session revision (2025-11-25), by hand: its requests carry the session id
+/// the gateway gave at `initialize`.
+#[derive(Clone)]
+struct SessionClient {
+    client: reqwest::Client,
+    url: String,
+    token: String,
+    id: String,
+}
+
+impl SessionClient {
+    async fn initialize(gw: &Gateway) -> Self {
+        let response = raw_post(gw)
+            .header("content-type", "application/json")
+            .json(
+                &json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": { "name": "edge-tests", "version": "1.0" },
+            } }),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let id = response.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let session = SessionClient {
+            client: gw.app.client.clone(),
+            url: gw.url.clone(),
+            token: gw.token.clone(),
+            id,
+        };
+        let initialized = session
+            .post(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }))
+            .await;
+        assert_eq!(initialized, StatusCode::ACCEPTED);
+        session
+    }
+
+    fn request(&self, method: reqwest::Method) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, &self.url)
+            .bearer_auth(&self.token)
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", "2025-11-25")
+    }
+
+    /// Posts `message`, and reads the whole answer.
+    async fn post(&self, message: Value) -> StatusCode {
+        let response = self
+            .request(reqwest::Method::POST)
+            .header("accept", "application/json, text/event-stream")
+            .json(&message)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let _ = response.bytes().await;
+        status
+    }
+
+    async fn delete(&self) -> StatusCode {
+        self.request(reqwest::Method::DELETE)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -581,34 +683,7 @@ async fn an_mcp_name_header_that_contradicts_the_body_is_a_header_mismatch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_legacy_message_endpoint_answers_bad_bodies_with_json_rpc_errors() {
     let gw = gateway_for(everything_stdio()).await;
-    let mut stream = gw
-        .app
-        .client
-        .get(format!("{}/sse", gw.url))
-        .bearer_auth(&gw.token)
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), StatusCode::OK);
-    // The first event names the endpoint this connection's messages go to.
-    let mut seen = String::new();
-    let endpoint = loop {
-        let chunk = stream.chunk().await.unwrap().expect("the endpoint event");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-        if let Some(data) = seen
-            .split("\n\n")
-            .find(|event| event.contains("event: endpoint"))
-            .and_then(|event| event.lines().find_map(|l| l.strip_prefix("data:")))
-        {
-            break data.trim().to_owned();
-        }
-    };
-    let message_url = if endpoint.starts_with("http") {
-        endpoint
-    } else {
-        gw.app.url(&endpoint)
-    };
+    let (stream, message_url) = open_legacy_stream(&gw).await;
     let post = |body: &'static str| {
         gw.app
             .client
@@ -627,4 +702,123 @@ async fn the_legacy_message_endpoint_answers_bad_bodies_with_json_rpc_errors() {
     let body: Value = not_a_message.json().await.unwrap();
     assert_eq!(body["error"]["code"], -32600, "{body}");
     drop(stream);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_legacy_event_stream_cancels_its_running_calls_upstream_at_once() {
+    let (_upstream, gw) = python_gateway().await;
+    let (stream, message_url) = open_legacy_stream(&gw).await;
+    let post = |message: Value| {
+        gw.app
+            .client
+            .post(&message_url)
+            .bearer_auth(&gw.token)
+            .json(&message)
+            .send()
+    };
+    for message in [
+        json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2024-11-05",
+            "capabilities": {},
+            "clientInfo": { "name": "edge-tests", "version": "1.0" },
+        } }),
+        json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }),
+        json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": { "name": "sleep", "arguments": { "seconds": 30 } } }),
+    ] {
+        let accepted = post(message).await.unwrap();
+        assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    }
+    wait_until_sleeping(&gw).await;
+
+    drop(stream);
+    // Going away is how a legacy client ends its session; the row says so.
+    assert_eq!(
+        sleeps_cancelled(&gw, "1", 30).await,
+        "1",
+        "the upstream was told"
+    );
+    assert_eq!(
+        sleep_row(&gw).await,
+        (
+            "error".to_owned(),
+            Some("The client ended its session before the tool answered.".to_owned())
+        )
+    );
+}
+
+/// Opens a legacy (2024-11-05) event stream; its first event names the endpoint this
+/// connection's messages go to.
+async fn open_legacy_stream(gw: &Gateway) -> (reqwest::Response, String) {
+    let mut stream = gw
+        .app
+        .client
+        .get(format!("{}/sse", gw.url))
+        .bearer_auth(&gw.token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let mut seen = String::new();
+    let endpoint = loop {
+        let chunk = stream.chunk().await.unwrap().expect("the endpoint event");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(data) = seen
+            .split("\n\n")
+            .find(|event| event.contains("event: endpoint"))
+            .and_then(|event| event.lines().find_map(|l| l.strip_prefix("data:")))
+        {
+            break data.trim().to_owned();
+        }
+    };
+    let message_url = if endpoint.starts_with("http") {
+        endpoint
+    } else {
+        gw.app.url(&endpoint)
+    };
+    (stream, message_url)
+}
+
+/// Waits (up to 5 s) until the Python upstream's `sleep` is running, as its activity row shows.
+async fn wait_until_sleeping(gw: &Gateway) {
+    let mut running = 0;
+    for _ in 0..50 {
+        gw.app.state.gateway.flush_activity().await;
+        running = sqlx::query_scalar(
+            "SELECT count(*) FROM tool_calls WHERE tool_name = 'sleep' AND status = 'in_progress'",
+        )
+        .fetch_one(&gw.app.pool)
+        .await
+        .unwrap();
+        if running == 1 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(running, 1_i64, "the sleep is running");
+}
+
+/// How many sleeps the Python upstream saw cancelled, asked every 100 ms until it says
+/// `expected` or `tries` are spent.
+async fn sleeps_cancelled(gw: &Gateway, expected: &str, tries: usize) -> Value {
+    let mut cancelled = Value::Null;
+    for _ in 0..tries {
+        let body = call(gw, "times_run", json!({ "tool": "sleep cancelled" })).await;
+        cancelled = body["result"]["content"][0]["text"].clone();
+        if cancelled == expected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    cancelled
+}
+
+/// The status and error of the one `sleep` call.
+async fn sleep_row(gw: &Gateway) -> (String, Option<String>) {
+    gw.app.state.gateway.flush_activity().await;
+    sqlx::query_as("SELECT status::text, error FROM tool_calls WHERE tool_name = 'sleep'")
+        .fetch_one(&gw.app.pool)
+        .await
+        .unwrap()
 }

@@ -28,6 +28,7 @@ use tokio::sync::Mutex;
 pub use client::{Routes, SessionGuard, UpstreamClient};
 use process::ChildProcess;
 
+use super::sessions::SessionClosed;
 use crate::servers::{CommandTransport, RemoteTransport, ServerSource};
 
 /// Why a request could not be forwarded.
@@ -40,6 +41,9 @@ pub enum ForwardError {
     Timeout(Duration),
     #[error("the request was cancelled")]
     Cancelled,
+    /// The client ended its session while the request ran.
+    #[error("the client ended its session")]
+    SessionEnded,
     #[error("the upstream connection closed: {0}")]
     Closed(String),
 }
@@ -284,23 +288,38 @@ impl Upstream {
             downstream_token,
         );
         let token = handle.progress_token.clone();
-        tokio::select! {
+        let session_closed = ctx
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<SessionClosed>())
+            .map(|closed| closed.0.clone());
+        let session_ended = async {
+            match &session_closed {
+                Some(closed) => closed.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        // In this order when several are ready: an answer that came is relayed, and a session
+        // that ended is the reason, even when rmcp's own cancel (which follows it on the legacy
+        // transport) is ready too.
+        let (error, reason) = tokio::select! {
+            biased;
             result = handle.await_response() => {
                 // Progress read before the result is relayed before it (see progress.rs).
                 self.routes.progress().settle(&token, Duration::from_millis(500)).await;
-                result.map_err(map_service_error)
+                return result.map_err(map_service_error);
             }
-            () = ctx.ct.cancelled() => {
-                let _ = self
-                    .peer()
-                    .notify_cancelled(rmcp::model::CancelledNotificationParam::new(
-                        Some(upstream_id),
-                        Some("cancelled by the client".to_owned()),
-                    ))
-                    .await;
-                Err(ForwardError::Cancelled)
-            }
-        }
+            () = session_ended => (ForwardError::SessionEnded, "the client ended its session"),
+            () = ctx.ct.cancelled() => (ForwardError::Cancelled, "cancelled by the client"),
+        };
+        let _ = self
+            .peer()
+            .notify_cancelled(rmcp::model::CancelledNotificationParam::new(
+                Some(upstream_id),
+                Some(reason.to_owned()),
+            ))
+            .await;
+        Err(error)
     }
 
     /// Ends the session and stops the process behind it, if any.
