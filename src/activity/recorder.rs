@@ -451,21 +451,30 @@ impl CallRecord {
     }
 }
 
-/// Upserts a batch. Within the batch the latest record per call wins; against the table, a
-/// finished row is never overwritten (neither by its start nor by a retried finish).
+/// Upserts a batch. Within the batch the latest record per call wins, with the input of
+/// whichever record carried it; against the table, a finished row is never overwritten (neither
+/// by its start nor by a retried finish).
+///
+/// A call's end record leaves out the input its start record carried (the gateway sends an
+/// input once), so a start that reaches the table after its end (written from the spill file
+/// later, say) still fills in the input of the finished row.
 async fn upsert(pool: &PgPool, batch: &[CallRecord]) -> sqlx::Result<()> {
-    let mut latest: HashMap<Uuid, &CallRecord> = HashMap::with_capacity(batch.len());
+    let mut latest: HashMap<Uuid, (&CallRecord, Option<&str>)> =
+        HashMap::with_capacity(batch.len());
     for record in batch {
         latest
             .entry(record.id)
-            .and_modify(|seen| {
+            .and_modify(|(seen, input)| {
                 if record.status.is_finished() || !seen.status.is_finished() {
                     *seen = record;
                 }
+                if input.is_none() {
+                    *input = record.input.as_deref();
+                }
             })
-            .or_insert(record);
+            .or_insert((record, record.input.as_deref()));
     }
-    let rows: Vec<&CallRecord> = latest.values().copied().collect();
+    let rows: Vec<(&CallRecord, Option<&str>)> = latest.values().copied().collect();
     let by_id = latest;
     let n = rows.len();
     let mut ids = Vec::with_capacity(n);
@@ -483,7 +492,7 @@ async fn upsert(pool: &PgPool, batch: &[CallRecord]) -> sqlx::Result<()> {
     let mut latencies = Vec::with_capacity(n);
     let mut started = Vec::with_capacity(n);
     let mut ended = Vec::with_capacity(n);
-    for r in rows {
+    for (r, input) in rows {
         ids.push(r.id);
         server_ids.push(r.server_id);
         deployment_ids.push(r.deployment_id);
@@ -491,7 +500,7 @@ async fn upsert(pool: &PgPool, batch: &[CallRecord]) -> sqlx::Result<()> {
         client_names.push(r.client_name.clone());
         client_versions.push(r.client_version.clone());
         tool_names.push(r.tool_name.clone());
-        inputs.push(r.input.as_deref());
+        inputs.push(input);
         outputs.push(r.output.as_deref());
         truncated.push(r.output_truncated);
         statuses.push(r.status.as_str());
@@ -501,8 +510,11 @@ async fn upsert(pool: &PgPool, batch: &[CallRecord]) -> sqlx::Result<()> {
         ended.push(r.ended_at);
     }
     let mut tx = pool.begin().await?;
-    // RETURNING lists the rows this statement inserted or moved out of `in_progress`: the calls
-    // that are new to the rollups.
+    // A conflict updates a row in one of two ways: a finished record moves an `in_progress`
+    // row to its end, and a start record fills in the input of a row its end record wrote
+    // first. RETURNING lists the rows this statement inserted or updated; those whose record
+    // here is finished are the calls new to the rollups (a start that only filled in an input
+    // is not).
     let written: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO tool_calls (id, server_id, deployment_id, user_id, client_name, client_version, \
              tool_name, input, output, output_truncated, status, error, latency_ms, started_at, ended_at) \
@@ -514,9 +526,15 @@ async fn upsert(pool: &PgPool, batch: &[CallRecord]) -> sqlx::Result<()> {
              AS t(id, server_id, deployment_id, user_id, client_name, client_version, tool_name, input, output, \
                   output_truncated, status, error, latency_ms, started_at, ended_at) \
          ON CONFLICT (id) DO UPDATE SET \
-             output = EXCLUDED.output, output_truncated = EXCLUDED.output_truncated, status = EXCLUDED.status, \
-             error = EXCLUDED.error, latency_ms = EXCLUDED.latency_ms, ended_at = EXCLUDED.ended_at \
-         WHERE tool_calls.status = 'in_progress' AND EXCLUDED.status <> 'in_progress' \
+             input = COALESCE(tool_calls.input, EXCLUDED.input), \
+             output = CASE WHEN EXCLUDED.status = 'in_progress' THEN tool_calls.output ELSE EXCLUDED.output END, \
+             output_truncated = CASE WHEN EXCLUDED.status = 'in_progress' THEN tool_calls.output_truncated ELSE EXCLUDED.output_truncated END, \
+             status = CASE WHEN EXCLUDED.status = 'in_progress' THEN tool_calls.status ELSE EXCLUDED.status END, \
+             error = CASE WHEN EXCLUDED.status = 'in_progress' THEN tool_calls.error ELSE EXCLUDED.error END, \
+             latency_ms = CASE WHEN EXCLUDED.status = 'in_progress' THEN tool_calls.latency_ms ELSE EXCLUDED.latency_ms END, \
+             ended_at = CASE WHEN EXCLUDED.status = 'in_progress' THEN tool_calls.ended_at ELSE EXCLUDED.ended_at END \
+         WHERE (tool_calls.status = 'in_progress' AND EXCLUDED.status <> 'in_progress') \
+             OR (EXCLUDED.status = 'in_progress' AND tool_calls.input IS NULL AND EXCLUDED.input IS NOT NULL) \
          RETURNING id",
     )
     .bind(&ids)
@@ -538,7 +556,7 @@ async fn upsert(pool: &PgPool, batch: &[CallRecord]) -> sqlx::Result<()> {
     .await?;
     let finished: Vec<&CallRecord> = written
         .into_iter()
-        .filter_map(|id| by_id.get(&id).copied())
+        .filter_map(|id| by_id.get(&id).map(|(record, _)| *record))
         .filter(|record| record.status.is_finished())
         .collect();
     super::rollup::add_finished(&mut tx, &finished).await?;

@@ -136,6 +136,10 @@ impl CallLog {
             }
             None => (None, false),
         };
+        if self.visible {
+            // The start record carried the input; the writer keeps it from there.
+            row.input = None;
+        }
         row.status = status;
         row.output = output;
         row.output_truncated = truncated;

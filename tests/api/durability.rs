@@ -365,3 +365,70 @@ async fn spilled_rows_with_large_inputs_are_replayed_in_batches_bounded_by_size(
     recorder.shutdown().await;
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn a_call_s_input_sent_with_its_start_survives_its_end_arriving_in_another_batch_or_first() {
+    let (app, server) = app_with_a_server().await;
+    let dir = std::env::temp_dir().join(format!("gatehouse-order-{}", uuid::Uuid::new_v4()));
+    let recorder = ActivityRecorder::start(app.pool.clone(), RecorderSettings::new(&dir));
+    // The gateway sends a call's input with its start only; its end record leaves it out.
+    let start = |i: usize| CallRecord {
+        server_id: server.id,
+        input: Some(format!("{{\"call\": {i}}}").into()),
+        status: CallStatus::InProgress,
+        latency_ms: None,
+        ended_at: None,
+        ..call(i)
+    };
+    let end = |start: &CallRecord| CallRecord {
+        input: None,
+        status: CallStatus::Success,
+        latency_ms: Some(5),
+        ended_at: Some(chrono::Utc::now()),
+        ..start.clone()
+    };
+    let (in_order, end_first) = (start(1), start(2));
+    // A long call: its start and its end are written in batches of their own.
+    recorder.record(in_order.clone());
+    recorder.flush().await;
+    recorder.record(end(&in_order));
+    recorder.flush().await;
+    // A start spilled while Postgres was away reaches the table after its end.
+    recorder.record(end(&end_first));
+    recorder.flush().await;
+    recorder.record(end_first.clone());
+    recorder.flush().await;
+
+    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT tool_name, status::text, input::text FROM tool_calls WHERE server_id = $1 \
+         ORDER BY tool_name",
+    )
+    .bind(server.id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let finished = |tool: &str, input: &str| {
+        (
+            tool.to_owned(),
+            "success".to_owned(),
+            Some(input.to_owned()),
+        )
+    };
+    assert_eq!(
+        rows,
+        [
+            finished("tool-1", "{\"call\": 1}"),
+            finished("tool-2", "{\"call\": 2}")
+        ]
+    );
+    let counted: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(calls), 0)::int8 FROM activity_hourly WHERE server_id = $1",
+    )
+    .bind(server.id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(counted, 2, "each call counted once in the rollups");
+    recorder.shutdown().await;
+    std::fs::remove_dir_all(dir).ok();
+}
