@@ -23,8 +23,8 @@ use super::CallStatus;
 mod spill;
 
 /// One tool call as it is known at a moment: started (`in_progress`) or finished. Input and
-/// output are JSON text, serialised once on the request path and parsed by Postgres; the
-/// input is shared between the start and the end record.
+/// output are JSON text, serialised once on the request path and parsed by Postgres. A call
+/// shown as running sends its input with its start record only; its end record leaves it out.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct CallRecord {
     pub id: Uuid,
@@ -452,12 +452,14 @@ impl CallRecord {
 }
 
 /// Upserts a batch. Within the batch the latest record per call wins, with the input of
-/// whichever record carried it; against the table, a finished row is never overwritten (neither
-/// by its start nor by a retried finish).
+/// whichever record carried it; against the table, a finished row's outcome is never
+/// overwritten (neither by its start nor by a retried finish).
 ///
-/// A call's end record leaves out the input its start record carried (the gateway sends an
-/// input once), so a start that reaches the table after its end (written from the spill file
-/// later, say) still fills in the input of the finished row.
+/// A call's end record leaves out the input its start record carried (an input of up to 4 MiB
+/// goes to Postgres once), so a start that reaches the table after its end (written from the
+/// spill file later, say) fills in the input of the finished row. One ordering does not: a
+/// start and its end merged in one batch after the same end was already written alone, which
+/// takes a commit that succeeded but reported a failure; that row keeps no input.
 async fn upsert(pool: &PgPool, batch: &[CallRecord]) -> sqlx::Result<()> {
     let mut latest: HashMap<Uuid, (&CallRecord, Option<&str>)> =
         HashMap::with_capacity(batch.len());

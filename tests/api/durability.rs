@@ -367,7 +367,7 @@ async fn spilled_rows_with_large_inputs_are_replayed_in_batches_bounded_by_size(
 }
 
 #[tokio::test]
-async fn a_call_s_input_sent_with_its_start_survives_its_end_arriving_in_another_batch_or_first() {
+async fn a_call_s_input_sent_with_its_start_survives_its_end_in_the_same_batch_another_or_first() {
     let (app, server) = app_with_a_server().await;
     let dir = std::env::temp_dir().join(format!("gatehouse-order-{}", uuid::Uuid::new_v4()));
     let recorder = ActivityRecorder::start(app.pool.clone(), RecorderSettings::new(&dir));
@@ -388,6 +388,13 @@ async fn a_call_s_input_sent_with_its_start_survives_its_end_arriving_in_another
         ..start.clone()
     };
     let (in_order, end_first) = (start(1), start(2));
+    let (one_batch, one_batch_end_first) = (start(3), start(4));
+    // Most calls: start and end in one batch, in either order.
+    recorder.record(one_batch.clone());
+    recorder.record(end(&one_batch));
+    recorder.record(end(&one_batch_end_first));
+    recorder.record(one_batch_end_first.clone());
+    recorder.flush().await;
     // A long call: its start and its end are written in batches of their own.
     recorder.record(in_order.clone());
     recorder.flush().await;
@@ -418,7 +425,9 @@ async fn a_call_s_input_sent_with_its_start_survives_its_end_arriving_in_another
         rows,
         [
             finished("tool-1", "{\"call\": 1}"),
-            finished("tool-2", "{\"call\": 2}")
+            finished("tool-2", "{\"call\": 2}"),
+            finished("tool-3", "{\"call\": 3}"),
+            finished("tool-4", "{\"call\": 4}"),
         ]
     );
     let counted: i64 = sqlx::query_scalar(
@@ -428,7 +437,7 @@ async fn a_call_s_input_sent_with_its_start_survives_its_end_arriving_in_another
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    assert_eq!(counted, 2, "each call counted once in the rollups");
+    assert_eq!(counted, 4, "each call counted once in the rollups");
     recorder.shutdown().await;
     std::fs::remove_dir_all(dir).ok();
 }
