@@ -336,9 +336,7 @@ pub async fn call_tool(
         }
         Err(error @ (ForwardError::Cancelled | ForwardError::SessionEnded)) => {
             let why = match error {
-                ForwardError::SessionEnded => {
-                    "The client ended its session before the tool answered."
-                }
+                ForwardError::SessionEnded => "The session ended before the tool answered.",
                 _ => "Cancelled by the client.",
             };
             log.finish(CallStatus::Error, None, Some(why.to_owned()));

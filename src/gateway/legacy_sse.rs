@@ -219,8 +219,7 @@ pub async fn message(
         match sessions.get(&session_id) {
             Some(session) if session.server_id != server.id => None,
             Some(session) if session.owner != principal.user_id => {
-                return (StatusCode::FORBIDDEN, Json(json!({ "error": "forbidden", "error_description": "This session belongs to someone else." })))
-                    .into_response();
+                return super::someone_elses_session();
             }
             Some(session) => Some((session.inbox.clone(), session.closed.clone())),
             None => None,

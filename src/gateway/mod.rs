@@ -31,6 +31,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{any, get, post},
 };
+use rmcp::transport::common::http_header::{HEADER_MCP_PROTOCOL_VERSION, HEADER_SESSION_ID};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -297,6 +298,7 @@ async fn mcp(
     if let Some(hidden) = hidden_from(&gateway, &principal, &server).await {
         return hidden;
     }
+    let user = principal.user_id;
     parts.extensions.insert(principal);
     // rmcp answers unreadable bodies with 415; JSON-RPC wants a parse error. Reading the body
     // here (which rmcp would do anyway) lets the gateway say which.
@@ -340,19 +342,30 @@ async fn mcp(
         body
     };
     let runtime = gateway.runtime(&server);
-    if let Some(closed) = parts
-        .headers
-        .get(rmcp::transport::common::http_header::HEADER_SESSION_ID)
-        .and_then(|id| id.to_str().ok())
-        .and_then(|id| runtime.sessions.closed(id))
-    {
-        parts.extensions.insert(closed);
+    let session_id = session_id(&parts.headers);
+    match session_id.and_then(|id| runtime.sessions.get(id)) {
+        Some(session) if session.owner.is_some_and(|owner| owner != user) => {
+            return someone_elses_session();
+        }
+        Some(session) => {
+            parts.extensions.insert(session.closed);
+        }
+        None => {}
     }
+    let may_open_session = session_id.is_none() && parts.method == axum::http::Method::POST;
     let response = runtime
         .http
         .handle(Request::from_parts(parts, body))
         .await
         .map(Body::new);
+    if may_open_session
+        && let Some(opened) = response
+            .headers()
+            .get(HEADER_SESSION_ID)
+            .and_then(|id| id.to_str().ok())
+    {
+        runtime.sessions.claim(opened, user);
+    }
     if json_post && response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
         return jsonrpc_error(
             StatusCode::BAD_REQUEST,
@@ -361,6 +374,28 @@ async fn mcp(
         );
     }
     response
+}
+
+/// The session a request names, if it belongs to one: a request of the stateless revision is
+/// served without a session whatever headers it carries.
+fn session_id(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let version = headers
+        .get(HEADER_MCP_PROTOCOL_VERSION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| serde_json::from_value(serde_json::Value::String(v.trim().to_owned())).ok());
+    if runtime::Era::of(version.as_ref()) == runtime::Era::Stateless {
+        return None;
+    }
+    headers.get(HEADER_SESSION_ID)?.to_str().ok()
+}
+
+/// The answer to a request in a session someone else opened, on either transport.
+fn someone_elses_session() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Json(json!({ "error": "forbidden", "error_description": "This session belongs to someone else." })),
+    )
+        .into_response()
 }
 
 fn is_json(headers: &axum::http::HeaderMap) -> bool {

@@ -1,14 +1,19 @@
-//! Ending a session ends its running calls at once, upstream too.
+//! Sessions of the Streamable HTTP transport: ending one ends its running calls at once,
+//! upstream too, and only the person who opened one may use it.
 //!
 //! rmcp's session manager, on a client's `DELETE`, closes the session's transport and then gives
 //! its running handlers 5 s to answer before it cancels them (a grace meant for answers already
 //! on their way). A gateway call waiting on a slow tool would go on upstream for those 5 s, for
 //! a client that has said it no longer listens; the Python SDK, giving up on a call, sends its
 //! cancel and its `DELETE` at once, and when the `DELETE` wins the cancel finds no session.
-//! [`Sessions`] wraps rmcp's manager and keeps one [`SessionClosed`] token per session, fired on
-//! `DELETE`; the gateway hands it to each request of the session, and a forwarded request that
-//! sees it fire cancels its upstream request. The legacy SSE transport fires the same token when
-//! its event stream goes away.
+//! [`Sessions`] wraps rmcp's manager and keeps one [`SessionClosed`] token per session, fired
+//! when the session closes; the gateway hands it to each request of the session, and a
+//! forwarded request that sees it fire cancels its upstream request. The legacy SSE transport
+//! fires the same token when its event stream goes away.
+//!
+//! It also remembers who opened each session. rmcp answers a session's `GET` stream and
+//! `DELETE` without asking the gateway's handler, so the gateway checks the owner itself before
+//! any request of a session reaches rmcp: a session id is not a credential of its own.
 
 use std::{
     collections::HashMap,
@@ -27,30 +32,47 @@ use rmcp::{
     },
 };
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 /// Fired when the session a request belongs to has ended; carried in the request's
 /// `http::request::Parts` extensions.
 #[derive(Clone, Debug, Default)]
 pub struct SessionClosed(pub CancellationToken);
 
-/// rmcp's in-memory session manager, plus a [`SessionClosed`] per session.
+/// What the gateway knows of an open session.
+#[derive(Clone, Debug, Default)]
+pub struct OpenSession {
+    pub closed: SessionClosed,
+    /// The person who opened it, once its `initialize` has been answered: only they may use,
+    /// listen to or end it.
+    pub owner: Option<Uuid>,
+}
+
+/// rmcp's in-memory session manager, plus an [`OpenSession`] per session.
 #[derive(Default)]
 pub struct Sessions {
     inner: LocalSessionManager,
     /// An entry leaves when rmcp closes its session: on the client's `DELETE`, or when the
     /// session's loop ends otherwise (it idled out, the gateway stops).
-    closing: Mutex<HashMap<SessionId, SessionClosed>>,
+    open: Mutex<HashMap<SessionId, OpenSession>>,
 }
 
 impl Sessions {
-    /// The token of the session `id`, if it is open.
-    pub fn closed(&self, id: &str) -> Option<SessionClosed> {
+    /// The session `id`, if it is open.
+    pub fn get(&self, id: &str) -> Option<OpenSession> {
         self.lock().get(id).cloned()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, SessionClosed>> {
+    /// Records who opened the session `id` (the person whose `initialize` created it).
+    pub fn claim(&self, id: &str, owner: Uuid) {
+        if let Some(session) = self.lock().get_mut(id) {
+            session.owner.get_or_insert(owner);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, OpenSession>> {
         // A panic while holding the lock cannot leave the map half-changed.
-        self.closing
+        self.open
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -62,7 +84,7 @@ impl SessionManager for Sessions {
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
         let (id, transport) = self.inner.create_session().await?;
-        self.lock().insert(id.clone(), SessionClosed::default());
+        self.lock().insert(id.clone(), OpenSession::default());
         Ok((id, transport))
     }
 
@@ -79,11 +101,15 @@ impl SessionManager for Sessions {
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        // Fired first, so running calls cancel upstream while the session winds down.
-        if let Some(closed) = self.lock().remove(id) {
-            closed.0.cancel();
+        // Fired first, so running calls cancel upstream while the session winds down; the
+        // entry stays until rmcp has let go of the session, so a request that reaches it in
+        // the meantime still gets the (fired) token.
+        if let Some(session) = self.get(id) {
+            session.closed.0.cancel();
         }
-        self.inner.close_session(id).await
+        let closed = self.inner.close_session(id).await;
+        self.lock().remove(id);
+        closed
     }
 
     async fn create_stream(
@@ -121,9 +147,11 @@ impl SessionManager for Sessions {
         &self,
         id: SessionId,
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
+        // rmcp restores sessions only from a session store, which the gateway does not
+        // configure; this keeps the wrapper whole should one be added.
         let outcome = self.inner.restore_session(id.clone()).await?;
         if let RestoreOutcome::Restored(_) = &outcome {
-            self.lock().insert(id, SessionClosed::default());
+            self.lock().entry(id).or_default();
         }
         Ok(outcome)
     }

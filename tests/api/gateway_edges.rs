@@ -1,6 +1,8 @@
 //! The gateway under bad input, failing upstreams and admin changes: every case gets a clear,
 //! spec-shaped answer and, for tool calls, an activity row.
 
+use std::time::Duration;
+
 use gatehouse::{
     accounts::Role,
     servers::{CommandTransport, RemoteTransport, ServerSource, ServerStatus},
@@ -340,7 +342,7 @@ async fn a_call_given_up_by_its_client_or_timed_out_is_cancelled_upstream_too() 
 
     // The upstream stopped all three sleeps, rather than running them to the end.
     assert_eq!(
-        sleeps_cancelled(&gw, "3", 100).await,
+        count_reaches(&gw, "sleep cancelled", "3", Duration::from_secs(10)).await,
         "3",
         "sleeps the upstream saw cancelled"
     );
@@ -360,10 +362,7 @@ async fn a_call_given_up_by_its_client_or_timed_out_is_cancelled_upstream_too() 
     // whichever arrives first ends the call.
     let session_call = [
         ("error", Some("Cancelled by the client.")),
-        (
-            "error",
-            Some("The client ended its session before the tool answered."),
-        ),
+        ("error", Some("The session ended before the tool answered.")),
     ];
     assert!(session_call.contains(&statuses[0]), "{statuses:?}");
     assert_eq!(
@@ -386,7 +385,7 @@ async fn a_call_given_up_by_its_client_or_timed_out_is_cancelled_upstream_too() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_a_session_cancels_its_running_calls_upstream_at_once() {
+async fn deleting_a_session_cancels_its_running_calls_upstream_at_once_and_the_row_says_so() {
     let (_upstream, gw) = python_gateway().await;
     let session = SessionClient::initialize(&gw).await;
     let running = {
@@ -400,22 +399,60 @@ async fn deleting_a_session_cancels_its_running_calls_upstream_at_once() {
     };
     wait_until_sleeping(&gw).await;
 
-    let deleted = session.delete().await;
+    let deleted = session.delete().await.status();
     assert!(deleted.is_success(), "the session is deleted: {deleted}");
     // rmcp alone would let the call run on for 5 s after the session closed.
     assert_eq!(
-        sleeps_cancelled(&gw, "1", 20).await,
+        count_reaches(&gw, "sleep cancelled", "1", Duration::from_secs(4)).await,
         "1",
-        "the upstream was told within 2 s"
+        "the upstream was told within 4 s"
     );
     assert_eq!(
         sleep_row(&gw).await,
         (
             "error".to_owned(),
-            Some("The client ended its session before the tool answered.".to_owned())
+            Some("The session ended before the tool answered.".to_owned())
         )
     );
     running.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_answers_only_to_the_person_who_opened_it() {
+    let (_upstream, gw) = python_gateway().await;
+    let session = SessionClient::initialize(&gw).await;
+    let someone = gw
+        .app
+        .create_user("someone@example.com", Role::Member)
+        .await;
+    let intruder = SessionClient {
+        token: gw.app.mint_token(&someone).await,
+        ..session.clone()
+    };
+    let list = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" });
+
+    assert_eq!(intruder.post(list.clone()).await, StatusCode::FORBIDDEN);
+    let listen = intruder
+        .request(reqwest::Method::GET)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listen.status(), StatusCode::FORBIDDEN);
+    let refused = intruder.delete().await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(
+        body["error_description"],
+        "This session belongs to someone else."
+    );
+
+    assert_eq!(
+        session.post(list).await,
+        StatusCode::OK,
+        "the session is still its owner's"
+    );
+    assert!(session.delete().await.status().is_success());
 }
 
 /// A client of the session revision (2025-11-25), by hand: its requests carry the session id
@@ -482,12 +519,8 @@ impl SessionClient {
         status
     }
 
-    async fn delete(&self) -> StatusCode {
-        self.request(reqwest::Method::DELETE)
-            .send()
-            .await
-            .unwrap()
-            .status()
+    async fn delete(&self) -> reqwest::Response {
+        self.request(reqwest::Method::DELETE).send().await.unwrap()
     }
 }
 
@@ -705,7 +738,8 @@ async fn the_legacy_message_endpoint_answers_bad_bodies_with_json_rpc_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn closing_a_legacy_event_stream_cancels_its_running_calls_upstream_at_once() {
+async fn closing_a_legacy_event_stream_cancels_its_running_calls_and_the_row_says_the_session_ended()
+ {
     let (_upstream, gw) = python_gateway().await;
     let (stream, message_url) = open_legacy_stream(&gw).await;
     let post = |message: Value| {
@@ -734,15 +768,15 @@ async fn closing_a_legacy_event_stream_cancels_its_running_calls_upstream_at_onc
     drop(stream);
     // Going away is how a legacy client ends its session; the row says so.
     assert_eq!(
-        sleeps_cancelled(&gw, "1", 30).await,
+        count_reaches(&gw, "sleep cancelled", "1", Duration::from_secs(4)).await,
         "1",
-        "the upstream was told"
+        "the upstream was told within 4 s"
     );
     assert_eq!(
         sleep_row(&gw).await,
         (
             "error".to_owned(),
-            Some("The client ended its session before the tool answered.".to_owned())
+            Some("The session ended before the tool answered.".to_owned())
         )
     );
 }
@@ -780,38 +814,27 @@ async fn open_legacy_stream(gw: &Gateway) -> (reqwest::Response, String) {
     (stream, message_url)
 }
 
-/// Waits (up to 5 s) until the Python upstream's `sleep` is running, as its activity row shows.
+/// Waits (up to 5 s) until the Python upstream has started its `sleep`.
 async fn wait_until_sleeping(gw: &Gateway) {
-    let mut running = 0;
-    for _ in 0..50 {
-        gw.app.state.gateway.flush_activity().await;
-        running = sqlx::query_scalar(
-            "SELECT count(*) FROM tool_calls WHERE tool_name = 'sleep' AND status = 'in_progress'",
-        )
-        .fetch_one(&gw.app.pool)
-        .await
-        .unwrap();
-        if running == 1 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(running, 1_i64, "the sleep is running");
+    assert_eq!(
+        count_reaches(gw, "sleep started", "1", Duration::from_secs(5)).await,
+        "1",
+        "the upstream is sleeping"
+    );
 }
 
-/// How many sleeps the Python upstream saw cancelled, asked every 100 ms until it says
-/// `expected` or `tries` are spent.
-async fn sleeps_cancelled(gw: &Gateway, expected: &str, tries: usize) -> Value {
-    let mut cancelled = Value::Null;
-    for _ in 0..tries {
-        let body = call(gw, "times_run", json!({ "tool": "sleep cancelled" })).await;
-        cancelled = body["result"]["content"][0]["text"].clone();
-        if cancelled == expected {
-            break;
+/// One of the Python upstream's counters (`times_run`), asked every 100 ms until it says
+/// `expected` or `within` has passed; its last answer.
+async fn count_reaches(gw: &Gateway, counter: &str, expected: &str, within: Duration) -> Value {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let body = call(gw, "times_run", json!({ "tool": counter })).await;
+        let count = body["result"]["content"][0]["text"].clone();
+        if count == expected || std::time::Instant::now() >= deadline {
+            return count;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    cancelled
 }
 
 /// The status and error of the one `sleep` call.

@@ -41,8 +41,9 @@ pub enum ForwardError {
     Timeout(Duration),
     #[error("the request was cancelled")]
     Cancelled,
-    /// The client ended its session while the request ran.
-    #[error("the client ended its session")]
+    /// The session the request belongs to ended while it ran (the client deleted it or went
+    /// away, or it idled out).
+    #[error("the session ended")]
     SessionEnded,
     #[error("the upstream connection closed: {0}")]
     Closed(String),
@@ -309,7 +310,7 @@ impl Upstream {
                 self.routes.progress().settle(&token, Duration::from_millis(500)).await;
                 return result.map_err(map_service_error);
             }
-            () = session_ended => (ForwardError::SessionEnded, "the client ended its session"),
+            () = session_ended => (ForwardError::SessionEnded, "the session ended"),
             () = ctx.ct.cancelled() => (ForwardError::Cancelled, "cancelled by the client"),
         };
         let _ = self

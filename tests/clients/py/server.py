@@ -39,14 +39,15 @@ def shout(text: str) -> str:
 
 @mcp.tool()
 def times_run(tool: str) -> int:
-    """How often `add` or `shout` has run on this server, or `sleep` was cancelled
-    (`sleep cancelled`)."""
+    """How often `add` or `shout` has run on this server, or `sleep` has started
+    (`sleep started`) or was cancelled (`sleep cancelled`)."""
     return RUNS.get(tool, 0)
 
 
 @mcp.tool()
 async def sleep(seconds: float) -> str:
     """Waits, then answers: for timeout and cancellation tests."""
+    RUNS["sleep started"] = RUNS.get("sleep started", 0) + 1
     try:
         await asyncio.sleep(seconds)
     except anyio.get_cancelled_exc_class():
