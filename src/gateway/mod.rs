@@ -478,3 +478,30 @@ async fn find_server(gateway: &Gateway, slug: &str) -> Result<Arc<ServerEntry>, 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue};
+
+    use super::session_id;
+
+    fn headers(version: Option<&'static str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("mcp-session-id", HeaderValue::from_static("abc"));
+        if let Some(version) = version {
+            headers.insert("mcp-protocol-version", HeaderValue::from_static(version));
+        }
+        headers
+    }
+
+    #[test]
+    fn a_session_id_counts_only_on_requests_of_the_session_revisions() {
+        assert_eq!(session_id(&headers(Some("2025-11-25"))), Some("abc"));
+        assert_eq!(session_id(&headers(Some("2024-11-05"))), Some("abc"));
+        // Clients of 2025-03-26 and earlier need not send the version header.
+        assert_eq!(session_id(&headers(None)), Some("abc"));
+        // The stateless revision is served without a session whatever the request carries.
+        assert_eq!(session_id(&headers(Some("2026-07-28"))), None);
+        assert_eq!(session_id(&HeaderMap::new()), None);
+    }
+}
