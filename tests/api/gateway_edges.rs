@@ -1,8 +1,6 @@
 //! The gateway under bad input, failing upstreams and admin changes: every case gets a clear,
 //! spec-shaped answer and, for tool calls, an activity row.
 
-use std::time::Duration;
-
 use gatehouse::{
     accounts::Role,
     servers::{CommandTransport, RemoteTransport, ServerSource, ServerStatus},
@@ -10,9 +8,9 @@ use gatehouse::{
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    TestApp, background, everything_stdio, free_port, python_probe, repo, spawn_app, venv_bin,
-};
+use crate::helpers::{TestApp, background, everything_stdio, free_port, repo, spawn_app, venv_bin};
+
+mod sessions;
 
 struct Gateway {
     app: TestApp,
@@ -312,219 +310,6 @@ async fn a_slow_tool_times_out_with_a_clear_message_and_a_timeout_row() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_given_up_by_its_client_or_timed_out_is_cancelled_upstream_too() {
-    let (_upstream, gw) = python_gateway().await;
-    let sleep = r#"sleep={"seconds": 30}"#;
-    // The session revision cancels with `notifications/cancelled`, the stateless one by
-    // closing the response stream; the SDK does either when its caller stops waiting.
-    for mode in ["legacy", "2026-07-28"] {
-        let out = python_probe(&[
-            "--url",
-            &gw.url,
-            "--token",
-            &gw.token,
-            "--mode",
-            mode,
-            "--cancel-after",
-            "1",
-            "--call",
-            sleep,
-        ])
-        .await;
-        assert_eq!(out["calls"][0]["cancelled"], true, "{mode}: {out}");
-    }
-    set_call_timeout(&gw, 1000).await;
-    let body = call(&gw, "sleep", json!({ "seconds": 30 })).await;
-    assert_eq!(
-        body["result"]["content"][0]["text"],
-        "The tool sleep did not answer within 1 s and was cancelled."
-    );
-
-    // The upstream stopped all three sleeps, rather than running them to the end.
-    assert_eq!(
-        count_reaches(&gw, "sleep cancelled", "3", Duration::from_secs(10)).await,
-        "3",
-        "sleeps the upstream saw cancelled"
-    );
-
-    gw.app.state.gateway.flush_activity().await;
-    let rows: Vec<(String, Option<String>, i32)> = sqlx::query_as(
-        "SELECT status::text, error, latency_ms FROM tool_calls WHERE tool_name = 'sleep' ORDER BY started_at",
-    )
-    .fetch_all(&gw.app.pool)
-    .await
-    .unwrap();
-    let statuses: Vec<(&str, Option<&str>)> = rows
-        .iter()
-        .map(|r| (r.0.as_str(), r.1.as_deref()))
-        .collect();
-    // The session client sends its cancel and, without waiting for it, deletes its session;
-    // whichever arrives first ends the call.
-    let session_call = [
-        ("error", Some("Cancelled by the client.")),
-        ("error", Some("The session ended before the tool answered.")),
-    ];
-    assert!(session_call.contains(&statuses[0]), "{statuses:?}");
-    assert_eq!(
-        statuses[1..],
-        [
-            (
-                "error",
-                Some("Abandoned before the upstream answered: the client went away.")
-            ),
-            (
-                "timeout",
-                Some("The tool sleep did not answer within 1 s and was cancelled.")
-            ),
-        ]
-    );
-    assert!(
-        rows.iter().all(|r| r.2 < 5_000),
-        "each ended when it was given up: {rows:?}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_a_session_cancels_its_running_calls_upstream_at_once_and_the_row_says_so() {
-    let (_upstream, gw) = python_gateway().await;
-    let session = SessionClient::initialize(&gw).await;
-    let running = {
-        let session = session.clone();
-        tokio::spawn(async move {
-            session
-                .post(json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call",
-                    "params": { "name": "sleep", "arguments": { "seconds": 30 } } }))
-                .await
-        })
-    };
-    wait_until_sleeping(&gw).await;
-
-    let deleted = session.delete().await.status();
-    assert!(deleted.is_success(), "the session is deleted: {deleted}");
-    // rmcp alone would let the call run on for 5 s after the session closed.
-    assert_eq!(
-        count_reaches(&gw, "sleep cancelled", "1", Duration::from_secs(4)).await,
-        "1",
-        "the upstream was told within 4 s"
-    );
-    assert_eq!(
-        sleep_row(&gw).await,
-        (
-            "error".to_owned(),
-            Some("The session ended before the tool answered.".to_owned())
-        )
-    );
-    running.abort();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_answers_only_to_the_person_who_opened_it() {
-    let (_upstream, gw) = python_gateway().await;
-    let session = SessionClient::initialize(&gw).await;
-    let someone = gw
-        .app
-        .create_user("someone@example.com", Role::Member)
-        .await;
-    let intruder = SessionClient {
-        token: gw.app.mint_token(&someone).await,
-        ..session.clone()
-    };
-    let list = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" });
-
-    assert_eq!(intruder.post(list.clone()).await, StatusCode::FORBIDDEN);
-    let listen = intruder
-        .request(reqwest::Method::GET)
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(listen.status(), StatusCode::FORBIDDEN);
-    let refused = intruder.delete().await;
-    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    let body: Value = refused.json().await.unwrap();
-    assert_eq!(
-        body["error_description"],
-        "This session belongs to someone else."
-    );
-
-    assert_eq!(
-        session.post(list).await,
-        StatusCode::OK,
-        "the session is still its owner's"
-    );
-    assert!(session.delete().await.status().is_success());
-}
-
-/// A client of the session revision (2025-11-25), by hand: its requests carry the session id
-/// the gateway gave at `initialize`.
-#[derive(Clone)]
-struct SessionClient {
-    client: reqwest::Client,
-    url: String,
-    token: String,
-    id: String,
-}
-
-impl SessionClient {
-    async fn initialize(gw: &Gateway) -> Self {
-        let response = raw_post(gw)
-            .header("content-type", "application/json")
-            .json(
-                &json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": { "name": "edge-tests", "version": "1.0" },
-            } }),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let id = response.headers()["mcp-session-id"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let session = SessionClient {
-            client: gw.app.client.clone(),
-            url: gw.url.clone(),
-            token: gw.token.clone(),
-            id,
-        };
-        let initialized = session
-            .post(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }))
-            .await;
-        assert_eq!(initialized, StatusCode::ACCEPTED);
-        session
-    }
-
-    fn request(&self, method: reqwest::Method) -> reqwest::RequestBuilder {
-        self.client
-            .request(method, &self.url)
-            .bearer_auth(&self.token)
-            .header("mcp-session-id", &self.id)
-            .header("mcp-protocol-version", "2025-11-25")
-    }
-
-    /// Posts `message`, and reads the whole answer.
-    async fn post(&self, message: Value) -> StatusCode {
-        let response = self
-            .request(reqwest::Method::POST)
-            .header("accept", "application/json, text/event-stream")
-            .json(&message)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let _ = response.bytes().await;
-        status
-    }
-
-    async fn delete(&self) -> reqwest::Response {
-        self.request(reqwest::Method::DELETE).send().await.unwrap()
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tool_error_is_passed_on_and_logged_as_error() {
     let (_upstream, gw) = python_gateway().await;
     let body = call(&gw, "fail", json!({ "message": "the database is on fire" })).await;
@@ -737,50 +522,6 @@ async fn the_legacy_message_endpoint_answers_bad_bodies_with_json_rpc_errors() {
     drop(stream);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn closing_a_legacy_event_stream_cancels_its_running_calls_and_the_row_says_the_session_ended()
- {
-    let (_upstream, gw) = python_gateway().await;
-    let (stream, message_url) = open_legacy_stream(&gw).await;
-    let post = |message: Value| {
-        gw.app
-            .client
-            .post(&message_url)
-            .bearer_auth(&gw.token)
-            .json(&message)
-            .send()
-    };
-    for message in [
-        json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2024-11-05",
-            "capabilities": {},
-            "clientInfo": { "name": "edge-tests", "version": "1.0" },
-        } }),
-        json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }),
-        json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call",
-            "params": { "name": "sleep", "arguments": { "seconds": 30 } } }),
-    ] {
-        let accepted = post(message).await.unwrap();
-        assert_eq!(accepted.status(), StatusCode::ACCEPTED);
-    }
-    wait_until_sleeping(&gw).await;
-
-    drop(stream);
-    // Going away is how a legacy client ends its session; the row says so.
-    assert_eq!(
-        count_reaches(&gw, "sleep cancelled", "1", Duration::from_secs(4)).await,
-        "1",
-        "the upstream was told within 4 s"
-    );
-    assert_eq!(
-        sleep_row(&gw).await,
-        (
-            "error".to_owned(),
-            Some("The session ended before the tool answered.".to_owned())
-        )
-    );
-}
-
 /// Opens a legacy (2024-11-05) event stream; its first event names the endpoint this
 /// connection's messages go to.
 async fn open_legacy_stream(gw: &Gateway) -> (reqwest::Response, String) {
@@ -812,36 +553,4 @@ async fn open_legacy_stream(gw: &Gateway) -> (reqwest::Response, String) {
         gw.app.url(&endpoint)
     };
     (stream, message_url)
-}
-
-/// Waits (up to 5 s) until the Python upstream has started its `sleep`.
-async fn wait_until_sleeping(gw: &Gateway) {
-    assert_eq!(
-        count_reaches(gw, "sleep started", "1", Duration::from_secs(5)).await,
-        "1",
-        "the upstream is sleeping"
-    );
-}
-
-/// One of the Python upstream's counters (`times_run`), asked every 100 ms until it says
-/// `expected` or `within` has passed; its last answer.
-async fn count_reaches(gw: &Gateway, counter: &str, expected: &str, within: Duration) -> Value {
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        let body = call(gw, "times_run", json!({ "tool": counter })).await;
-        let count = body["result"]["content"][0]["text"].clone();
-        if count == expected || std::time::Instant::now() >= deadline {
-            return count;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The status and error of the one `sleep` call.
-async fn sleep_row(gw: &Gateway) -> (String, Option<String>) {
-    gw.app.state.gateway.flush_activity().await;
-    sqlx::query_as("SELECT status::text, error FROM tool_calls WHERE tool_name = 'sleep'")
-        .fetch_one(&gw.app.pool)
-        .await
-        .unwrap()
 }
