@@ -41,8 +41,6 @@ pub struct GatewayHandler {
 
 #[derive(Default)]
 struct Session {
-    /// The person a session belongs to; another person presenting its id is refused.
-    owner: OnceLock<uuid::Uuid>,
     /// What the client said it is at `initialize`.
     client: OnceLock<Implementation>,
     /// What this session was told about the server at `initialize`.
@@ -61,7 +59,6 @@ pub(super) struct Entered {
 /// Why a request is not let through.
 pub(super) enum Refusal {
     NoPrincipal,
-    WrongOwner,
     Gone,
     Disabled(Arc<ServerEntry>, Principal),
     Unavailable(Arc<ServerEntry>, Principal, String),
@@ -72,7 +69,6 @@ impl Refusal {
     pub fn message(&self) -> String {
         match self {
             Refusal::NoPrincipal => "Not signed in.".to_owned(),
-            Refusal::WrongOwner => "This session belongs to someone else.".to_owned(),
             Refusal::Gone => "This server was deleted and can no longer be used.".to_owned(),
             Refusal::Disabled(server, _) => format!(
                 "{} is disabled by your admin. Calls fail until it is enabled again.",
@@ -85,7 +81,7 @@ impl Refusal {
 
     pub fn reason(&self) -> &'static str {
         match self {
-            Refusal::NoPrincipal | Refusal::WrongOwner => "unauthenticated",
+            Refusal::NoPrincipal => "unauthenticated",
             Refusal::Gone => "server_deleted",
             Refusal::Disabled(..) => "server_disabled",
             Refusal::Unavailable(..) => "upstream_unavailable",
@@ -119,13 +115,11 @@ impl GatewayHandler {
             .cloned()
     }
 
-    /// Lets a request through: the caller is known (and owns this session), the server is
-    /// active, and its upstream is connected.
+    /// Lets a request through: the caller is known, the server is active, and its upstream is
+    /// connected. Whether the caller owns the session was checked before the request got here
+    /// (`sessions`, and the legacy transport's own session map).
     pub(super) async fn enter(&self, ctx: &RequestContext<RoleServer>) -> Result<Entered, Refusal> {
         let principal = Self::principal(ctx).ok_or(Refusal::NoPrincipal)?;
-        if *self.session.owner.get_or_init(|| principal.user_id) != principal.user_id {
-            return Err(Refusal::WrongOwner);
-        }
         let server = self.current_server().await?;
         if server.status == ServerStatus::Disabled {
             return Err(Refusal::Disabled(server, principal));

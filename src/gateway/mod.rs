@@ -344,9 +344,9 @@ async fn mcp(
     let runtime = gateway.runtime(&server);
     let session_id = session_id(&parts.headers);
     match session_id.and_then(|id| runtime.sessions.get(id)) {
-        Some(session) if session.owner.is_some_and(|owner| owner != user) => {
-            return someone_elses_session();
-        }
+        // A session without an owner yet is one whose `initialize` has not been answered: no
+        // one can rightly know its id.
+        Some(session) if session.owner != Some(user) => return someone_elses_session(),
         Some(session) => {
             parts.extensions.insert(session.closed);
         }

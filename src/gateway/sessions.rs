@@ -44,7 +44,7 @@ pub struct SessionClosed(pub CancellationToken);
 pub struct OpenSession {
     pub closed: SessionClosed,
     /// The person who opened it, once its `initialize` has been answered: only they may use,
-    /// listen to or end it.
+    /// listen to or end it (and before then, no one).
     pub owner: Option<Uuid>,
 }
 
