@@ -1,19 +1,20 @@
-//! The fast path, for the hottest case: a stateless (2026-07-28) `tools/call` to an upstream
-//! that speaks the same revision over HTTP. Nothing needs translating between the two, so the
-//! request is checked, logged and relayed as bytes — headers, `_meta`, unknown fields and all —
-//! instead of being parsed into rmcp's types on the way in and out of each side, which is where
-//! most of a proxied call's cost went (docs/PERFORMANCE.md has the numbers).
+//! The fast paths, for the hottest case: a `tools/call` to an HTTP upstream that speaks the
+//! client's own revision. Nothing needs translating between the two, so the request is checked,
+//! logged and relayed as bytes instead of being parsed into rmcp's types on the way in and out
+//! of each side, which is where most of a proxied call's cost went (docs/PERFORMANCE.md has the
+//! numbers). There is one path per era: [`stateless`] (2026-07-28), relayed as it came, and
+//! [`session`] (2025-11-25 and the revisions before it), relayed into the gateway's own session
+//! with the upstream.
 //!
 //! Policy and logging are the same functions the rmcp path uses. Anything unusual — another
-//! method, headers that disagree with the body, an upstream not yet connected or speaking an
-//! older revision, a server that is not active — is left to the rmcp path, which knows every
+//! method, headers that disagree with the body, an upstream not yet connected or speaking
+//! another revision, a server that is not active — is left to the rmcp path, which knows every
 //! rule of the protocol.
 
 use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use axum::{
-    body::Body,
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
@@ -22,43 +23,24 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{
-    Gateway, Shared,
+    Shared,
     cache::ServerEntry,
-    calls::{CallLog, denial, gateway_error, timeout_message, unavailable_message},
+    calls::{CallLog, denial, gateway_error, timeout_message},
     principal::Principal,
     upstream::{HttpEndpoint, relay::PlainHttp},
 };
-use crate::{activity::CallStatus, servers::ServerStatus};
+use crate::activity::CallStatus;
 use rmcp::model::ErrorCode;
 
+pub(super) mod session;
+pub(super) mod stateless;
 mod stream;
 
-use stream::stream_back;
-
-const MODERN: &str = "2026-07-28";
 /// Headers a client sends that the upstream must see unchanged (never `Authorization`: the
 /// gateway's token stays with the gateway).
 const RELAYED_PREFIXES: &[&str] = &["traceparent", "tracestate"];
 /// Largest JSON answer relayed from the upstream.
 const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
-
-/// Whether the request may take the fast path, judged from its headers alone. Whatever rmcp
-/// would have to check against more than the headers themselves goes the rmcp way, so each
-/// rule of the transport lives in one place:
-/// - an `Origin` (browsers): rmcp checks it against the allowed origins, 403 otherwise;
-/// - an `Accept` without both JSON and SSE: rmcp answers 406;
-/// - a repeated `Mcp-Method`, `Mcp-Name` or version header: rmcp answers -32020;
-/// - `Mcp-Param-*` headers: rmcp checks them against the tool's input schema.
-pub(super) fn wanted(headers: &HeaderMap) -> bool {
-    !headers.contains_key(header::ORIGIN)
-        && only_value_is(headers, "mcp-protocol-version", MODERN)
-        && only_value_is(headers, "mcp-method", "tools/call")
-        && headers.get_all("mcp-name").iter().count() == 1
-        && accepts_json_and_sse(headers)
-        && !headers
-            .keys()
-            .any(|name| name.as_str().starts_with("mcp-param-"))
-}
 
 fn only_value_is(headers: &HeaderMap, name: &str, value: &str) -> bool {
     let mut values = headers.get_all(name).iter();
@@ -80,168 +62,75 @@ fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
     json && sse
 }
 
+/// A `tools/call` request, as much of it as a fast path decides on; `M` is what it reads of
+/// the request's `_meta`.
 #[derive(Deserialize)]
-struct Envelope<'a> {
+#[serde(bound(deserialize = "M: Deserialize<'de>"))]
+struct ToolCall<'a, M> {
     jsonrpc: Cow<'a, str>,
     #[serde(borrow)]
     id: &'a RawValue,
     method: Cow<'a, str>,
-    #[serde(borrow)]
-    params: Params<'a>,
+    params: ToolCallParams<'a, M>,
 }
 
 #[derive(Deserialize)]
-struct Params<'a> {
+#[serde(bound(deserialize = "M: Deserialize<'de>"))]
+struct ToolCallParams<'a, M> {
+    #[serde(borrow)]
     name: Cow<'a, str>,
     #[serde(borrow, default)]
     arguments: Option<&'a RawValue>,
-    #[serde(rename = "_meta", borrow)]
-    meta: Meta<'a>,
+    #[serde(rename = "_meta", default = "Option::default")]
+    meta: Option<M>,
 }
 
-#[derive(Deserialize)]
-struct Meta<'a> {
-    #[serde(rename = "io.modelcontextprotocol/protocolVersion")]
-    protocol_version: Cow<'a, str>,
-    // Required by the revision; the upstream reads it, the gateway only checks it is there.
-    #[serde(rename = "io.modelcontextprotocol/clientCapabilities", borrow)]
-    _capabilities: &'a RawValue,
-    #[serde(rename = "io.modelcontextprotocol/clientInfo", default)]
-    client_info: Option<ClientInfo<'a>>,
-}
-
-#[derive(Deserialize)]
-struct ClientInfo<'a> {
-    name: Cow<'a, str>,
-    #[serde(default)]
-    version: Cow<'a, str>,
-}
-
-/// Handles the call if it belongs on the fast path; `None` hands it to the rmcp path.
-pub(super) async fn try_call(
-    gateway: &Gateway,
-    server: &Arc<ServerEntry>,
-    principal: &Principal,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Option<Response> {
-    if server.status != ServerStatus::Active {
-        return None;
+impl<M> ToolCall<'_, M> {
+    /// Whether it is a JSON-RPC 2.0 `tools/call`, with an object (or nothing) for arguments.
+    fn is_tool_call(&self) -> bool {
+        self.jsonrpc == "2.0"
+            && self.method == "tools/call"
+            && self
+                .params
+                .arguments
+                .is_none_or(|a| a.get().starts_with('{'))
     }
-    let envelope: Envelope = serde_json::from_slice(body).ok()?;
-    let id = envelope.id.get();
-    let id_ok = id.starts_with('"') || id.starts_with(|c: char| c == '-' || c.is_ascii_digit());
-    let name_header = headers
-        .get("mcp-name")
+}
+
+impl<M> ToolCall<'_, M> {
+    /// Opens the call's log and applies the caller's group's restrictions: the log, or the
+    /// answer for a restricted tool (logged as denied). `None` when the restrictions cannot
+    /// be read right now; the rmcp path answers then.
+    async fn admit(
+        &self,
+        shared: &Arc<Shared>,
+        server: &ServerEntry,
+        principal: &Principal,
+        client: (Option<String>, Option<String>),
+    ) -> Option<Result<CallLog, Response>> {
+        let tool = self.params.name.as_ref();
+        let input = self.params.arguments.map(|a| a.get().to_owned());
+        let mut log = CallLog::begin(shared, server.id, tool, input, client);
+        log.caller(principal, server);
+        match denial(shared, principal, server, tool).await {
+            Ok(Some(message)) => {
+                log.finish(CallStatus::PermissionDenied, None, Some(message.clone()));
+                Some(Err(gateway_answer(
+                    self.id.get(),
+                    &message,
+                    "permission_denied",
+                )))
+            }
+            Ok(None) => Some(Ok(log)),
+            Err(_) => None,
+        }
+    }
+}
+
+fn is_event_stream(content_type: Option<&HeaderValue>) -> bool {
+    content_type
         .and_then(|v| v.to_str().ok())
-        .map(str::trim);
-    if envelope.jsonrpc != "2.0"
-        || envelope.method != "tools/call"
-        || envelope.params.meta.protocol_version != MODERN
-        || !id_ok
-        || name_header != Some(envelope.params.name.as_ref())
-    {
-        return None;
-    }
-    let upstream = gateway.runtime(server).connected(server)?;
-    let endpoint = upstream.stateless_http()?.clone();
-    drop(upstream);
-
-    let shared = &gateway.shared;
-    let client = envelope
-        .params
-        .meta
-        .client_info
-        .as_ref()
-        .map(|c| (Some(c.name.to_string()), Some(c.version.to_string())))
-        .unwrap_or_default();
-    let tool = envelope.params.name.as_ref();
-    let input = envelope.params.arguments.map(|a| a.get().to_owned());
-    let mut log = CallLog::begin(shared, server.id, tool, input, client);
-    log.caller(principal, server);
-    match denial(shared, principal, server, tool).await {
-        Ok(Some(message)) => {
-            log.finish(CallStatus::PermissionDenied, None, Some(message.clone()));
-            return Some(gateway_answer(id, &message, "permission_denied"));
-        }
-        Ok(None) => {}
-        Err(_) => return None,
-    }
-    log.started();
-    Some(
-        relay(
-            shared,
-            server,
-            endpoint,
-            headers,
-            body.clone(),
-            id.to_owned(),
-            log,
-        )
-        .await,
-    )
-}
-
-/// Sends the call upstream and relays the answer: JSON is read whole, judged and passed on;
-/// SSE is passed on as it arrives (see [`stream_back`]).
-async fn relay(
-    shared: &Shared,
-    server: &ServerEntry,
-    endpoint: Arc<HttpEndpoint>,
-    headers: &HeaderMap,
-    body: Bytes,
-    id: String,
-    log: CallLog,
-) -> Response {
-    let limit = server.call_timeout;
-    let deadline = tokio::time::Instant::now() + limit;
-    let sent = async {
-        match &endpoint.plain {
-            Some(plain) => send_direct(shared, plain, &endpoint, headers, body).await,
-            None => send_reqwest(shared, &endpoint, headers, body).await,
-        }
-    };
-    let (status, content_type, answer) = match tokio::time::timeout_at(deadline, sent).await {
-        Ok(Ok(sent)) => sent,
-        Ok(Err(why)) => {
-            let message = unavailable_message(server, &why);
-            log.finish(CallStatus::Error, None, Some(message.clone()));
-            return gateway_answer(&id, &message, "upstream_unavailable");
-        }
-        Err(_) => return timed_out(log, &id, limit),
-    };
-    let streaming = content_type
-        .as_ref()
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    if streaming && status.is_success() {
-        return stream_back(answer, id, log, deadline, limit);
-    }
-    let answer = match tokio::time::timeout_at(deadline, read_limited(answer)).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(why)) => {
-            let message = unavailable_message(server, &why);
-            log.finish(CallStatus::Error, None, Some(message.clone()));
-            return gateway_answer(&id, &message, "upstream_unavailable");
-        }
-        Err(_) => return timed_out(log, &id, limit),
-    };
-    let judged = judge(&answer, status);
-    let Some(status) = judged.reply_status(status) else {
-        // Not a JSON-RPC answer (a proxy's error page, say): passed on as it is, an upstream's
-        // 401 or 404 would read as the gateway's own "sign in again" or "no such server".
-        let message = unavailable_message(server, judged.error.as_deref().unwrap_or_default());
-        log.finish(CallStatus::Error, None, Some(message.clone()));
-        return gateway_answer(&id, &message, "upstream_unavailable");
-    };
-    log.finish(judged.status, judged.output, judged.error);
-    let mut reply = Response::builder().status(status);
-    if let Some(content_type) = content_type {
-        reply = reply.header(header::CONTENT_TYPE, content_type);
-    }
-    reply
-        .body(Body::from(answer))
-        .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
 }
 
 /// An upstream's answer as it arrives: status, content type, body.
@@ -251,36 +140,62 @@ type Sent = (
     BoxStream<'static, Result<Bytes, String>>,
 );
 
-/// The headers every relayed call carries: the endpoint's own (injected credentials), the
-/// protocol's, `Host` for a direct connection (unless the endpoint sets one, as with reqwest)
-/// and the client's that the upstream must see. All but the client's are the same on every
-/// call, so they are built once per endpoint.
-fn upstream_headers(endpoint: &HttpEndpoint, client: &HeaderMap) -> HeaderMap {
-    let mut out = endpoint
-        .call_headers
-        .get_or_init(|| {
-            let mut fixed = endpoint.headers.clone();
-            fixed.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            fixed.insert(
-                header::ACCEPT,
-                HeaderValue::from_static("application/json, text/event-stream"),
-            );
-            fixed.insert("mcp-protocol-version", HeaderValue::from_static(MODERN));
-            fixed.insert("mcp-method", HeaderValue::from_static("tools/call"));
-            if let Some(plain) = &endpoint.plain
-                && !fixed.contains_key(header::HOST)
-                && let Ok(host) = HeaderValue::from_str(&plain.host)
-            {
-                fixed.insert(header::HOST, host);
-            }
-            fixed
-        })
-        .clone();
+/// Sends a call upstream with `headers` (see [`fixed_headers`]): over a connection of its own
+/// when the endpoint is plain HTTP, else through reqwest.
+async fn send(
+    shared: &Shared,
+    endpoint: &HttpEndpoint,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Sent, String> {
+    exchange(shared, endpoint, Method::POST, headers, body).await
+}
+
+/// Asks the upstream for the rest of an answer's event stream (see `stream::Resume`).
+async fn get(shared: &Shared, endpoint: &HttpEndpoint, headers: HeaderMap) -> Result<Sent, String> {
+    exchange(shared, endpoint, Method::GET, headers, Bytes::new()).await
+}
+
+async fn exchange(
+    shared: &Shared,
+    endpoint: &HttpEndpoint,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Sent, String> {
+    match &endpoint.plain {
+        Some(plain) => send_direct(shared, plain, method, headers, body).await,
+        None => send_reqwest(shared, endpoint, method, headers, body).await,
+    }
+}
+
+/// The headers every relayed call carries, whatever its revision: the endpoint's own (injected
+/// credentials), JSON in, JSON or SSE out, and `Host` for a direct connection (unless the
+/// endpoint sets one, as reqwest does for itself).
+fn fixed_headers(endpoint: &HttpEndpoint) -> HeaderMap {
+    let mut fixed = endpoint.headers.clone();
+    fixed.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    fixed.insert(
+        header::ACCEPT,
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    if let Some(plain) = &endpoint.plain
+        && !fixed.contains_key(header::HOST)
+        && let Ok(host) = HeaderValue::from_str(&plain.host)
+    {
+        fixed.insert(header::HOST, host);
+    }
+    fixed
+}
+
+/// `fixed`, plus the client's headers the upstream must see: tracing, and `also`.
+fn with_client_headers(fixed: &HeaderMap, client: &HeaderMap, also: &[&str]) -> HeaderMap {
+    let mut out = fixed.clone();
     for (name, value) in client {
-        let relayed = name == "mcp-name"
+        let relayed = also.contains(&name.as_str())
             || RELAYED_PREFIXES
                 .iter()
                 .any(|p| name.as_str().starts_with(p));
@@ -295,15 +210,15 @@ fn upstream_headers(endpoint: &HttpEndpoint, client: &HeaderMap) -> HeaderMap {
 async fn send_direct(
     shared: &Shared,
     plain: &PlainHttp,
-    endpoint: &HttpEndpoint,
-    headers: &HeaderMap,
+    method: Method,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Sent, String> {
     let make = || {
         let mut request = axum::http::Request::new(http_body_util::Full::new(body.clone()));
-        *request.method_mut() = axum::http::Method::POST;
+        *request.method_mut() = method.clone();
         *request.uri_mut() = plain.target.clone();
-        *request.headers_mut() = upstream_headers(endpoint, headers);
+        *request.headers_mut() = headers.clone();
         request
     };
     let (parts, answer) = shared
@@ -326,13 +241,14 @@ async fn send_direct(
 async fn send_reqwest(
     shared: &Shared,
     endpoint: &HttpEndpoint,
-    headers: &HeaderMap,
+    method: Method,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Sent, String> {
     let response = shared
         .http
-        .post(&endpoint.url)
-        .headers(upstream_headers(endpoint, headers))
+        .request(method, &endpoint.url)
+        .headers(headers)
         .body(body)
         .send()
         .await

@@ -3,7 +3,9 @@
 //!
 //! Streamable HTTP (both the stateless 2026-07-28 revision and the session-based 2025-11-25
 //! one) is served by rmcp; the legacy HTTP+SSE transport (2024-11-05) by `legacy_sse`. Both
-//! run the same [`handler::GatewayHandler`].
+//! run the same [`handler::GatewayHandler`]. The hottest request, a `tools/call` to an HTTP
+//! upstream that speaks the client's own revision, goes around rmcp on a fast path (`fast`)
+//! with the same policy and logging.
 
 pub mod cache;
 mod calls;
@@ -31,6 +33,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{any, get, post},
 };
+use bytes::Bytes;
 use rmcp::transport::common::http_header::{HEADER_MCP_PROTOCOL_VERSION, HEADER_SESSION_ID};
 use serde_json::json;
 use sqlx::PgPool;
@@ -299,21 +302,13 @@ async fn mcp(
         return hidden;
     }
     let user = principal.user_id;
-    parts.extensions.insert(principal);
     // rmcp answers unreadable bodies with 415; JSON-RPC wants a parse error. Reading the body
     // here (which rmcp would do anyway) lets the gateway say which.
     let json_post = parts.method == axum::http::Method::POST && is_json(&parts.headers);
-    let body = if json_post {
+    let (posted, body) = if json_post {
         match axum::body::to_bytes(body, gateway.shared.settings.max_body_bytes).await {
             Ok(bytes) if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() => {
-                if fast::wanted(&parts.headers)
-                    && let Some(principal) = parts.extensions.get::<principal::Principal>()
-                    && let Some(response) =
-                        fast::try_call(&gateway, &server, principal, &parts.headers, &bytes).await
-                {
-                    return response;
-                }
-                Body::from(bytes)
+                (bytes, None)
             }
             Ok(_) => {
                 return jsonrpc_error(
@@ -339,20 +334,48 @@ async fn mcp(
             }
         }
     } else {
-        body
+        (Bytes::new(), Some(body))
     };
+    if json_post
+        && fast::stateless::wanted(&parts.headers)
+        && let Some(response) =
+            fast::stateless::try_call(&gateway, &server, &principal, &parts.headers, &posted).await
+    {
+        return response;
+    }
     let runtime = gateway.runtime(&server);
     let session_id = session_id(&parts.headers);
-    match session_id.and_then(|id| runtime.sessions.get(id)) {
+    let session = match session_id.and_then(|id| runtime.sessions.get(id)) {
         // A session without an owner yet is one whose `initialize` has not been answered: no
         // one can rightly know its id.
-        Some(session) if session.owner != Some(user) => return someone_elses_session(),
-        Some(session) => {
-            parts.extensions.insert(session.closed);
+        Some(session) if session.owner() != Some(user) => return someone_elses_session(),
+        session => session,
+    };
+    if let Some(session) = &session {
+        if json_post {
+            if fast::session::wanted(&parts.headers)
+                && let Some(response) = fast::session::try_call(
+                    &gateway,
+                    &server,
+                    &principal,
+                    session,
+                    &parts.headers,
+                    &posted,
+                )
+                .await
+            {
+                return response;
+            }
+            if let Some(response) = fast::session::cancel(session, &posted) {
+                return response;
+            }
         }
-        None => {}
+        session.through_rmcp();
+        parts.extensions.insert(session.closed.clone());
     }
+    parts.extensions.insert(principal);
     let may_open_session = session_id.is_none() && parts.method == axum::http::Method::POST;
+    let body = body.unwrap_or_else(|| Body::from(posted.clone()));
     let response = runtime
         .http
         .handle(Request::from_parts(parts, body))
@@ -364,7 +387,11 @@ async fn mcp(
             .get(HEADER_SESSION_ID)
             .and_then(|id| id.to_str().ok())
     {
-        runtime.sessions.claim(opened, user);
+        runtime.sessions.claim(
+            opened,
+            user,
+            sessions::ClientProfile::of_initialize(&posted),
+        );
     }
     if json_post && response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
         return jsonrpc_error(

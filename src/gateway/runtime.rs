@@ -174,9 +174,9 @@ impl ServerRuntime {
         self.stateless.stop().await;
     }
 
-    /// The stateless-era connection, if it is up for `server`'s live deployment.
-    pub fn connected(&self, server: &ServerEntry) -> Option<Arc<Upstream>> {
-        self.stateless.connected(server)
+    /// The connection of `era`, if it is up for `server`'s live deployment.
+    pub fn connected(&self, server: &ServerEntry, era: Era) -> Option<Arc<Upstream>> {
+        self.link(era).connected(server)
     }
 
     pub fn upstream_pid(&self) -> Option<u32> {

@@ -10,8 +10,11 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Background, TestApp, background, python_probe, repo, spawn_app, stateless_call, venv_bin,
+    Background, TestApp, background, python_probe, repo, session::sse_messages, spawn_app,
+    stateless_call, venv_bin,
 };
+
+mod sessions;
 
 struct Setup {
     app: TestApp,
@@ -193,13 +196,6 @@ async fn call_adjusted(
         .header("mcp-name", tool)
         .json(&request);
     adjust(builder).send().await.unwrap()
-}
-
-fn sse_messages(text: &str) -> Vec<Value> {
-    text.lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|d| serde_json::from_str(d.trim()).ok())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,11 +1,11 @@
-//! A fast-path call answered as an SSE stream: relayed as it arrives, progress notifications
-//! included, while the final response is picked out of it for the activity log.
+//! Fast-path calls answered as an SSE stream: relayed as they arrive, progress notifications
+//! included, while the final response is picked out for the activity log.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     body::Body,
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
@@ -13,23 +13,28 @@ use futures::{StreamExt, stream::BoxStream};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{answer_json, judge};
-use crate::{
-    activity::CallStatus,
-    gateway::calls::{CallLog, timeout_message},
+use super::{MAX_ANSWER_BYTES, answer_json, get, is_event_stream, judge};
+use crate::activity::CallStatus;
+use crate::gateway::{
+    Shared,
+    calls::{CallLog, timeout_message},
+    upstream::HttpEndpoint,
 };
+
+/// An upstream's answer as it arrives.
+pub(super) type Chunks = BoxStream<'static, Result<Bytes, String>>;
 
 /// Relays an SSE answer as it arrives (progress notifications included), watching for the
 /// final response to log it, and ending it with a timeout result if the deadline passes.
 pub(super) fn stream_back(
-    upstream: BoxStream<'static, Result<Bytes, String>>,
+    upstream: Chunks,
     id: String,
     log: CallLog,
     deadline: tokio::time::Instant,
     limit: Duration,
 ) -> Response {
     struct State {
-        upstream: BoxStream<'static, Result<Bytes, String>>,
+        upstream: Chunks,
         watch: SseWatch,
         log: Option<CallLog>,
         id: String,
@@ -58,8 +63,11 @@ pub(super) fn stream_back(
             };
             let message = format!("The upstream failed to answer: {why}.");
             log.finish(CallStatus::Error, None, Some(message.clone()));
-            let answer = answer_json(&self.id, &message, "upstream_unavailable");
-            Bytes::from(format!("event: message\ndata: {answer}\n\n"))
+            Bytes::from(sse_event(&answer_json(
+                &self.id,
+                &message,
+                "upstream_unavailable",
+            )))
         }
     }
     let stream = futures::stream::unfold(state, |mut state| async move {
@@ -67,15 +75,21 @@ pub(super) fn stream_back(
             return None;
         }
         match tokio::time::timeout_at(state.deadline, state.upstream.next()).await {
-            Ok(Some(Ok(chunk))) => {
-                if let Some(answer) = state.watch.feed(&chunk, &state.id)
-                    && let Some(log) = state.log.take()
-                {
-                    let judged = judge(answer.as_bytes(), StatusCode::OK);
-                    log.finish(judged.status, judged.output, judged.error);
+            Ok(Some(Ok(chunk))) => match state.watch.feed(&chunk, &state.id) {
+                Ok(answer) => {
+                    if let Some(answer) = answer
+                        && let Some(log) = state.log.take()
+                    {
+                        let judged = judge(answer.as_bytes(), StatusCode::OK);
+                        log.finish(judged.status, judged.output, judged.error);
+                    }
+                    Some((Ok::<Bytes, std::io::Error>(chunk), state))
                 }
-                Some((Ok::<Bytes, std::io::Error>(chunk), state))
-            }
+                Err(why) => {
+                    state.done = true;
+                    Some((Ok(state.last_word(&why)), state))
+                }
+            },
             Ok(Some(Err(err))) => {
                 let why = format!("its stream broke off ({err})");
                 state.done = true;
@@ -83,25 +97,36 @@ pub(super) fn stream_back(
             }
             Ok(None) => {
                 state.done = true;
-                Some((
-                    Ok(state.last_word("it ended its stream without an answer")),
-                    state,
-                ))
+                let last = state.last_word("it ended its stream without an answer");
+                Some((Ok(last), state))
             }
             Err(_) => {
                 // Out of time: answer the request ourselves, as the last event of the stream.
                 state.done = true;
-                let mut event = String::from("event: message\ndata: ");
-                if let Some(log) = state.log.take() {
-                    let message = timeout_message(log.tool(), state.limit);
-                    log.finish(CallStatus::Timeout, None, Some(message.clone()));
-                    event.push_str(&answer_json(&state.id, &message, "timeout"));
-                }
-                event.push_str("\n\n");
-                Some((Ok(Bytes::from(event)), state))
+                let log = state.log.take()?;
+                let message = timeout_message(log.tool(), state.limit);
+                log.finish(CallStatus::Timeout, None, Some(message.clone()));
+                let answer = answer_json(&state.id, &message, "timeout");
+                Some((Ok(Bytes::from(sse_event(&answer))), state))
             }
         }
     });
+    sse_response(Body::from_stream(stream))
+}
+
+/// One SSE event carrying `message`, a line of `data` per line of it.
+pub(super) fn sse_event(message: &str) -> String {
+    let mut event = String::from("event: message\n");
+    for line in message.split('\n') {
+        event.push_str("data: ");
+        event.push_str(line.strip_suffix('\r').unwrap_or(line));
+        event.push('\n');
+    }
+    event.push('\n');
+    event
+}
+
+pub(super) fn sse_response(body: Body) -> Response {
     Response::builder()
         .status(StatusCode::OK)
         .header(
@@ -109,43 +134,154 @@ pub(super) fn stream_back(
             HeaderValue::from_static("text/event-stream"),
         )
         .header(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))
-        .body(Body::from_stream(stream))
+        .body(body)
         .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+}
+
+/// How an upstream's SSE answer is picked up again when the upstream closes the stream
+/// before answering, as a server of the session revision may to have its clients poll (SSE
+/// polling, 2025-11-25): a `GET` naming the last event it sent, after the wait it asked for.
+pub(super) struct Resume {
+    pub shared: Arc<Shared>,
+    pub endpoint: Arc<HttpEndpoint>,
+    /// The `GET`'s headers: those of the revision (and the session), none of the call's own.
+    pub headers: HeaderMap,
+    /// Pick-ups in a row that brought no new event: after a few, the upstream is not coming
+    /// back with the answer.
+    fruitless: u32,
+    resumed_after: Option<String>,
+}
+
+/// Longest wait between pick-ups, whatever the upstream asks for.
+const MAX_RETRY: Duration = Duration::from_secs(5);
+
+impl Resume {
+    pub fn new(shared: Arc<Shared>, endpoint: Arc<HttpEndpoint>, headers: HeaderMap) -> Self {
+        Resume {
+            shared,
+            endpoint,
+            headers,
+            fruitless: 0,
+            resumed_after: None,
+        }
+    }
+
+    /// The rest of the answer, when the upstream gave the stream an event id to go on from.
+    pub async fn rest(
+        &mut self,
+        events: &mut SseEvents,
+        deadline: tokio::time::Instant,
+    ) -> Option<Chunks> {
+        let last = events.last_id.clone()?;
+        if self.resumed_after.as_ref() == Some(&last) {
+            self.fruitless += 1;
+        } else {
+            self.fruitless = 0;
+        }
+        if self.fruitless >= 3 {
+            return None;
+        }
+        self.resumed_after = Some(last.clone());
+        // A stream that broke off mid-event starts again with whole events.
+        events.forget_partial();
+        let wait = events.retry.unwrap_or_default().min(MAX_RETRY);
+        tokio::time::sleep_until((tokio::time::Instant::now() + wait).min(deadline)).await;
+        let mut headers = self.headers.clone();
+        headers.remove(header::CONTENT_TYPE);
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        headers.insert("last-event-id", HeaderValue::from_str(&last).ok()?);
+        let asked = get(&self.shared, &self.endpoint, headers);
+        let (status, content_type, rest) =
+            tokio::time::timeout_at(deadline, asked).await.ok()?.ok()?;
+        (status.is_success() && is_event_stream(content_type.as_ref())).then_some(rest)
+    }
 }
 
 /// Finds the JSON-RPC response to `id` in an SSE byte stream fed chunk by chunk.
 #[derive(Default)]
 struct SseWatch {
-    buffer: String,
+    events: SseEvents,
 }
 
 impl SseWatch {
-    fn feed(&mut self, chunk: &[u8], id: &str) -> Option<String> {
-        self.buffer.push_str(&String::from_utf8_lossy(chunk));
-        let mut found = None;
-        // Events end with a blank line.
-        while let Some((end, separator)) = self
-            .buffer
-            .find("\r\n\r\n")
-            .map(|at| (at, 4))
-            .or_else(|| self.buffer.find("\n\n").map(|at| (at, 2)))
-        {
-            let event: String = self.buffer[..end].to_owned();
-            self.buffer.drain(..end + separator);
-            let data: Vec<&str> = event
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                .collect();
-            if data.is_empty() {
-                continue;
-            }
-            let data = data.join("\n");
-            if is_response_to(&data, id) {
-                found = Some(data);
+    fn feed(&mut self, chunk: &[u8], id: &str) -> Result<Option<String>, String> {
+        Ok(self
+            .events
+            .feed(chunk)?
+            .into_iter()
+            .rfind(|data| is_response_to(data, id)))
+    }
+}
+
+/// Splits an SSE byte stream, fed chunk by chunk, into the data of its events, and keeps
+/// what the stream said of picking it up again (the last event id, the wait).
+#[derive(Default)]
+pub(super) struct SseEvents {
+    buffer: Vec<u8>,
+    /// Where the line being read starts, and how far the buffer was searched for its end.
+    line_start: usize,
+    scanned: usize,
+    pub last_id: Option<String>,
+    pub retry: Option<Duration>,
+}
+
+impl SseEvents {
+    /// The data of each event `chunk` completes, in order; events without data are left out.
+    /// Bytes are kept until their event is complete, so a character split between chunks
+    /// arrives whole. An event larger than any answer the gateway relays is an error.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<String>, String> {
+        self.buffer.extend_from_slice(chunk);
+        let mut events = Vec::new();
+        while let Some(at) = self.buffer[self.scanned..].iter().position(|&b| b == b'\n') {
+            let newline = self.scanned + at;
+            let line = &self.buffer[self.line_start..newline];
+            let blank = line.is_empty() || line == b"\r";
+            if blank {
+                // An event ends with a blank line.
+                let event = String::from_utf8_lossy(&self.buffer[..self.line_start]);
+                let mut data = Vec::new();
+                for line in event.lines() {
+                    let (field, value) = line.split_once(':').unwrap_or((line, ""));
+                    let value = value.strip_prefix(' ').unwrap_or(value);
+                    match field {
+                        "data" => data.push(value),
+                        "id" if !value.contains('\0') => {
+                            self.last_id = Some(value.to_owned()).filter(|v| !v.is_empty());
+                        }
+                        "retry" => {
+                            if let Ok(ms) = value.parse() {
+                                self.retry = Some(Duration::from_millis(ms));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if !data.is_empty() {
+                    events.push(data.join("\n"));
+                }
+                self.buffer.drain(..=newline);
+                self.line_start = 0;
+                self.scanned = 0;
+            } else {
+                self.line_start = newline + 1;
+                self.scanned = newline + 1;
             }
         }
-        found
+        self.scanned = self.buffer.len();
+        if self.buffer.len() > MAX_ANSWER_BYTES {
+            return Err("the upstream's answer is too large".to_owned());
+        }
+        Ok(events)
+    }
+
+    /// Drops an event the stream broke off in.
+    fn forget_partial(&mut self) {
+        self.buffer.clear();
+        self.line_start = 0;
+        self.scanned = 0;
     }
 }
 
@@ -177,18 +313,51 @@ mod tests {
     use super::*;
 
     #[test]
+    fn events_are_split_across_chunks_and_line_endings_and_characters_arrive_whole() {
+        let mut events = SseEvents::default();
+        assert!(
+            events
+                .feed(b": primer\n\nid: 1\r\nretry: 250\r\ndata: {\"a\":")
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            events.feed(b"1}\r\n\r\ndata: \xc3").unwrap(),
+            vec!["{\"a\":1}"]
+        );
+        assert_eq!(
+            (events.last_id.as_deref(), events.retry),
+            (Some("1"), Some(Duration::from_millis(250)))
+        );
+        assert_eq!(
+            events.feed(b"\xa9\ndata: two\n\n").unwrap(),
+            vec!["\u{e9}\ntwo".to_owned()]
+        );
+    }
+
+    #[test]
     fn the_answer_is_found_across_chunks_among_notifications() {
         let mut watch = SseWatch::default();
         let progress = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n";
-        assert_eq!(watch.feed(progress.as_bytes(), "7"), None);
+        assert_eq!(watch.feed(progress.as_bytes(), "7"), Ok(None));
         assert_eq!(
             watch.feed(b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,", "7"),
-            None
+            Ok(None)
         );
-        let found = watch.feed(b"\"result\":{\"content\":[]}}\n\n", "7");
+        let found = watch
+            .feed(b"\"result\":{\"content\":[]}}\n\n", "7")
+            .unwrap();
         assert_eq!(
             found.as_deref(),
             Some("{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[]}}")
+        );
+    }
+
+    #[test]
+    fn events_carry_every_line_of_their_message() {
+        assert_eq!(
+            sse_event("{\n\"a\":1}"),
+            "event: message\ndata: {\ndata: \"a\":1}\n\n"
         );
     }
 }

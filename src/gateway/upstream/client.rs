@@ -150,6 +150,21 @@ impl Routes {
         }
     }
 
+    /// Passes on a notification the upstream sent about itself to every downstream session
+    /// (forgetting the tool list first when that is what changed).
+    pub async fn broadcast(&self, notification: ServerNotification) {
+        if matches!(
+            notification,
+            ServerNotification::ToolListChangedNotification(_)
+        ) && let Some(callback) = self.on_tools_changed.lock().expect("routes lock").as_ref()
+        {
+            callback();
+        }
+        for peer in self.broadcast_targets() {
+            let _ = peer.send_notification(notification.clone()).await;
+        }
+    }
+
     fn broadcast_targets(&self) -> Vec<Peer<RoleServer>> {
         self.sessions
             .lock()
@@ -250,21 +265,7 @@ impl Service<RoleClient> for UpstreamClient {
             ServerNotification::CancelledNotification(_) => {
                 // Cancels a request the upstream sent us; rmcp stops that handler itself.
             }
-            other => {
-                if matches!(other, ServerNotification::ToolListChangedNotification(_))
-                    && let Some(callback) = self
-                        .routes
-                        .on_tools_changed
-                        .lock()
-                        .expect("routes lock")
-                        .as_ref()
-                {
-                    callback();
-                }
-                for peer in self.routes.broadcast_targets() {
-                    let _ = peer.send_notification(other.clone()).await;
-                }
-            }
+            other => self.routes.broadcast(other).await,
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ pub mod process;
 mod progress;
 pub mod relay;
 mod sse;
+pub mod tap;
 
 use std::{sync::Arc, time::Duration};
 
@@ -88,8 +89,12 @@ pub struct Upstream {
     routes: Arc<Routes>,
     /// Where an HTTP upstream takes its requests, and the headers the gateway adds.
     http: Option<Arc<HttpEndpoint>>,
+    /// What the rmcp client's HTTP client saw of the upstream session (Streamable HTTP only).
+    tap: Option<tap::Tapped>,
     /// The process behind this session, for `command` servers; stopped with the session.
     process: Mutex<Option<ChildProcess>>,
+    /// Fired when the gateway closes the connection, for calls relayed around rmcp's client.
+    closing: tokio_util::sync::CancellationToken,
 }
 
 /// How long a new upstream gets to answer its handshake.
@@ -111,15 +116,18 @@ impl Upstream {
             ))
         };
         let mut endpoint = None;
+        let tap = tap::Tapped::new(http.clone());
+        let mut tapped = None;
         let (service, process) = match target.source {
             ServerSource::Remote {
                 url,
                 transport: RemoteTransport::StreamableHttp,
             } => {
-                let service = serve_http(client, http, url, target.headers.clone(), lifecycle)
+                let service = serve_http(client, &tap, url, target.headers.clone(), lifecycle)
                     .await
                     .map_err(handshake)?;
                 endpoint = Some(HttpEndpoint::new(url.clone(), target.headers));
+                tapped = Some(tap);
                 (service, None)
             }
             ServerSource::Remote {
@@ -188,9 +196,10 @@ impl Upstream {
                     return Err(process_failed(child, why).await);
                 }
                 let url = format!("http://127.0.0.1:{port}{path}");
-                match serve_http(client, http, &url, target.headers.clone(), lifecycle).await {
+                match serve_http(client, &tap, &url, target.headers.clone(), lifecycle).await {
                     Ok(service) => {
                         endpoint = Some(HttpEndpoint::new(url, target.headers));
+                        tapped = Some(tap);
                         (service, Some(child))
                     }
                     Err(e) => return Err(process_failed(child, e).await),
@@ -201,7 +210,9 @@ impl Upstream {
             service,
             routes,
             http: endpoint,
+            tap: tapped,
             process: Mutex::new(process),
+            closing: tokio_util::sync::CancellationToken::new(),
         })
     }
 
@@ -240,6 +251,17 @@ impl Upstream {
     pub fn stateless_http(&self) -> Option<&Arc<HttpEndpoint>> {
         let info = self.info()?;
         (!info.protocol_version.has_initialize()).then_some(self.http.as_ref()?)
+    }
+
+    /// The HTTP endpoint and the session the gateway holds with the upstream, when it is
+    /// reached over Streamable HTTP in a revision with sessions: then a call can be sent into
+    /// that session as it came (see `gateway::fast::session`).
+    pub fn session_http(&self) -> Option<(&Arc<HttpEndpoint>, Arc<tap::UpstreamSession>)> {
+        let info = self.info()?;
+        if !info.protocol_version.has_initialize() {
+            return None;
+        }
+        Some((self.http.as_ref()?, self.tap.as_ref()?.session()?))
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -323,8 +345,14 @@ impl Upstream {
         Err(error)
     }
 
+    /// Fired when the gateway closes this connection (see [`Upstream::close`]).
+    pub fn closing(&self) -> &tokio_util::sync::CancellationToken {
+        &self.closing
+    }
+
     /// Ends the session and stops the process behind it, if any.
     pub async fn close(&self) {
+        self.closing.cancel();
         self.service.cancellation_token().cancel();
         if let Some(child) = self.process.lock().await.take() {
             child.stop(Duration::from_secs(5)).await;
@@ -356,7 +384,7 @@ async fn timeout<T, E: std::fmt::Display>(
 
 async fn serve_http(
     client: UpstreamClient,
-    http: &reqwest::Client,
+    http: &tap::Tapped,
     url: &str,
     headers: HeaderMap,
     lifecycle: ClientLifecycleMode,

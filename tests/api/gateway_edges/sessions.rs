@@ -8,8 +8,8 @@ use gatehouse::accounts::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::{Gateway, call, open_legacy_stream, python_gateway, raw_post, set_call_timeout};
-use crate::helpers::python_probe;
+use super::{Gateway, call, open_legacy_stream, python_gateway, set_call_timeout};
+use crate::helpers::{python_probe, session::SessionClient};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_given_up_by_its_client_or_timed_out_is_cancelled_upstream_too() {
@@ -87,7 +87,7 @@ async fn a_call_given_up_by_its_client_or_timed_out_is_cancelled_upstream_too() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_session_cancels_its_running_calls_upstream_at_once_and_the_row_says_so() {
     let (_upstream, gw) = python_gateway().await;
-    let session = SessionClient::initialize(&gw).await;
+    let session = SessionClient::initialize(&gw.app.client, &gw.url, &gw.token, json!({})).await;
     let running = {
         let session = session.clone();
         tokio::spawn(async move {
@@ -108,7 +108,7 @@ async fn deleting_a_session_cancels_its_running_calls_upstream_at_once_and_the_r
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_answers_only_to_the_person_who_opened_it() {
     let (_upstream, gw) = python_gateway().await;
-    let session = SessionClient::initialize(&gw).await;
+    let session = SessionClient::initialize(&gw.app.client, &gw.url, &gw.token, json!({})).await;
     let someone = gw
         .app
         .create_user("someone@example.com", Role::Member)
@@ -141,75 +141,6 @@ async fn a_session_answers_only_to_the_person_who_opened_it() {
         "the session is still its owner's"
     );
     assert!(session.delete().await.status().is_success());
-}
-
-/// A client of the session revision (2025-11-25), by hand: its requests carry the session id
-/// the gateway gave at `initialize`.
-#[derive(Clone)]
-struct SessionClient {
-    client: reqwest::Client,
-    url: String,
-    token: String,
-    id: String,
-}
-
-impl SessionClient {
-    async fn initialize(gw: &Gateway) -> Self {
-        let response = raw_post(gw)
-            .header("content-type", "application/json")
-            .json(
-                &json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": { "name": "edge-tests", "version": "1.0" },
-            } }),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let id = response.headers()["mcp-session-id"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let session = SessionClient {
-            client: gw.app.client.clone(),
-            url: gw.url.clone(),
-            token: gw.token.clone(),
-            id,
-        };
-        let initialized = session
-            .post(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }))
-            .await;
-        assert_eq!(initialized, StatusCode::ACCEPTED);
-        session
-    }
-
-    fn request(&self, method: reqwest::Method) -> reqwest::RequestBuilder {
-        self.client
-            .request(method, &self.url)
-            .bearer_auth(&self.token)
-            .header("mcp-session-id", &self.id)
-            .header("mcp-protocol-version", "2025-11-25")
-    }
-
-    /// Posts `message`, and reads the whole answer.
-    async fn post(&self, message: Value) -> StatusCode {
-        let response = self
-            .request(reqwest::Method::POST)
-            .header("accept", "application/json, text/event-stream")
-            .json(&message)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let _ = response.bytes().await;
-        status
-    }
-
-    async fn delete(&self) -> reqwest::Response {
-        self.request(reqwest::Method::DELETE).send().await.unwrap()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

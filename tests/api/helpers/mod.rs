@@ -380,7 +380,12 @@ pub fn free_port() -> u16 {
 
 /// Starts `program args` with `PORT` set to a free port and waits until it listens.
 pub async fn background(program: &std::path::Path, args: &[&str]) -> Background {
-    let port = free_port();
+    background_on(free_port(), program, args).await
+}
+
+/// Starts `program args` with `PORT` set to `port` (also put in place of `{port}` in `args`)
+/// and waits until it listens.
+pub async fn background_on(port: u16, program: &std::path::Path, args: &[&str]) -> Background {
     let child = tokio::process::Command::new(program)
         .args(args.iter().map(|a| a.replace("{port}", &port.to_string())))
         .env("PORT", port.to_string())
@@ -496,4 +501,5 @@ pub async fn spawn_app_on_own_cluster(
 }
 
 mod beside;
+pub mod session;
 pub use beside::{authenticating_proxy, spawn_replica};
