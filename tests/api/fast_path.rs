@@ -22,6 +22,8 @@ struct Setup {
     token: String,
     member_id: uuid::Uuid,
     upstream: Background,
+    admin: gatehouse::accounts::session::Admin,
+    server_id: uuid::Uuid,
 }
 
 async fn modern_upstream(extra: &[&str], restricted: Option<&str>) -> Setup {
@@ -60,6 +62,8 @@ async fn modern_upstream(extra: &[&str], restricted: Option<&str>) -> Setup {
         member_id: member.id,
         app,
         upstream,
+        admin,
+        server_id: server.id,
     }
 }
 

@@ -241,6 +241,10 @@ struct Call {
     client_token: Option<String>,
 }
 
+/// Why a call ended when the gateway closed the connection under it.
+const CLOSED: &str = "the gateway closed its connection to it (the server was disabled or \
+                      deleted, or the gateway is stopping)";
+
 /// Why a call stopped before its answer.
 enum Stop {
     /// The client cancelled it, or its session ended.
@@ -359,7 +363,7 @@ impl Call {
                 self.log_cancelled(log);
                 sse_response(Body::empty())
             }
-            Stop::UpstreamClosed => self.unavailable(log, "its connection was closed"),
+            Stop::UpstreamClosed => self.unavailable(log, CLOSED),
         }
     }
 

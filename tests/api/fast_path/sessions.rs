@@ -255,6 +255,80 @@ async fn a_cancel_on_another_request_or_the_time_limit_stops_the_call_upstream()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_leaves_the_call_running_upstream_and_its_row_finished() {
+    let setup = modern_upstream(&[], None).await;
+    let client = open_session(&setup, json!({})).await;
+    let running = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .call(json!(1), "sleep", json!({ "seconds": 1 }))
+                .await
+        })
+    };
+    wait_for_count(&client, "sleep started", "1", Duration::from_secs(5)).await;
+    running.abort();
+
+    // A disconnection is not a cancellation in this revision: the tool runs to its end.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(times_run(&client, "sleep cancelled").await, "0");
+    let sleep = rows(&setup)
+        .await
+        .into_iter()
+        .find(|row| row.0 == "sleep")
+        .unwrap();
+    assert_eq!(
+        (sleep.1.as_str(), sleep.2.as_deref()),
+        (
+            "error",
+            Some("Abandoned before the upstream answered: the client went away.")
+        )
+    );
+    assert_eq!(times_run(&client, "sleep started traced").await, "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_the_server_ends_a_call_running_on_it_at_once() {
+    let setup = modern_upstream(&[], None).await;
+    let client = open_session(&setup, json!({})).await;
+    let running = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .call(json!(1), "sleep", json!({ "seconds": 30 }))
+                .await
+        })
+    };
+    wait_for_count(&client, "sleep started", "1", Duration::from_secs(5)).await;
+    assert_eq!(times_run(&client, "sleep started traced").await, "1");
+
+    gatehouse::servers::service::set_status(
+        &setup.app.state,
+        &setup.admin,
+        setup.server_id,
+        gatehouse::servers::ServerStatus::Disabled,
+    )
+    .await
+    .unwrap();
+    let messages = tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the call ends when its server is disabled")
+        .unwrap();
+    let expected = "Modern is unavailable: the gateway closed its connection to it (the server \
+                    was disabled or deleted, or the gateway is stopping)";
+    assert_eq!(text(answer(&messages)), expected);
+    let sleep = rows(&setup)
+        .await
+        .into_iter()
+        .find(|row| row.0 == "sleep")
+        .unwrap();
+    assert_eq!(
+        (sleep.1.as_str(), sleep.2.as_deref()),
+        ("error", Some(expected))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_question_from_the_upstream_is_refused_for_a_client_that_cannot_answer_and_relayed_to_one_that_can()
  {
     let setup = modern_upstream(&[], None).await;

@@ -9,11 +9,11 @@ use rmcp::model::ServerNotification;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Call, Stop, session_headers, splice};
+use super::{CLOSED, Call, Stop, session_headers, splice};
 use crate::{
     activity::CallStatus,
     gateway::{
-        calls::CallLog,
+        calls::{CallLog, unavailable_message},
         fast::{
             answer_json, judge, send,
             stream::{Chunks, Resume, SseEvents, sse_event, sse_response},
@@ -83,7 +83,7 @@ impl Call {
                                 return None;
                             }
                             Stop::UpstreamClosed => {
-                                let last = state.call.last_word(log, "its connection was closed");
+                                let last = state.call.closed(log);
                                 return Some((Ok(last), state));
                             }
                         }
@@ -232,6 +232,14 @@ impl Call {
             })
             .await;
         });
+    }
+
+    /// The event that ends a stream whose call the gateway's closed connection cut off.
+    fn closed(&self, log: CallLog) -> Bytes {
+        let message = unavailable_message(&self.server, CLOSED);
+        log.finish(CallStatus::Error, None, Some(message.clone()));
+        let answer = answer_json(&self.downstream_id, &message, "upstream_unavailable");
+        Bytes::from(sse_event(&answer))
     }
 
     /// The event that ends a stream the upstream left without an answer: the client still
