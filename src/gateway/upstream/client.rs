@@ -27,6 +27,8 @@ struct Route {
     peer: Peer<RoleServer>,
     downstream_id: RequestId,
     downstream_token: Option<ProgressToken>,
+    /// The person the request is for.
+    caller: Option<uuid::Uuid>,
 }
 
 /// Where the upstream's messages go.
@@ -93,11 +95,13 @@ impl Routes {
         peer: Peer<RoleServer>,
         downstream_id: RequestId,
         downstream_token: Option<ProgressToken>,
+        caller: Option<uuid::Uuid>,
     ) -> RouteGuard {
         let route = Arc::new(Route {
             peer,
             downstream_id,
             downstream_token,
+            caller,
         });
         self.by_request
             .lock()
@@ -147,6 +151,38 @@ impl Routes {
         match (routes.next(), routes.next()) {
             (Some(only), None) => Some(only.clone()),
             _ => None,
+        }
+    }
+
+    /// Passes on a log message. It may carry a caller's data, and the upstream session is
+    /// shared by everyone's sessions, but the message names no request: it goes to the session
+    /// of a call in flight when those calls are all one person's; to every session when no
+    /// call is in flight (it is about the server then); and to no one when several people's
+    /// calls are, since it cannot be told whose it is.
+    async fn log(&self, notification: ServerNotification) {
+        let target = {
+            let by_request = self.by_request.lock().expect("routes lock");
+            let mut routes = by_request.values();
+            match routes.next() {
+                None => None,
+                Some(first) => {
+                    let one_person =
+                        first.caller.is_some() && routes.all(|route| route.caller == first.caller);
+                    if !one_person {
+                        tracing::debug!(
+                            "a log message while several people's calls ran was dropped"
+                        );
+                        return;
+                    }
+                    Some(first.peer.clone())
+                }
+            }
+        };
+        match target {
+            Some(peer) => {
+                let _ = peer.send_notification(notification).await;
+            }
+            None => self.broadcast(notification).await,
         }
     }
 
@@ -265,6 +301,7 @@ impl Service<RoleClient> for UpstreamClient {
             ServerNotification::CancelledNotification(_) => {
                 // Cancels a request the upstream sent us; rmcp stops that handler itself.
             }
+            log @ ServerNotification::LoggingMessageNotification(_) => self.routes.log(log).await,
             other => self.routes.broadcast(other).await,
         }
         Ok(())

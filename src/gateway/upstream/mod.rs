@@ -303,12 +303,22 @@ impl Upstream {
             .await
             .map_err(map_service_error)?;
         let upstream_id: RequestId = handle.id.clone();
+        let caller = ctx
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| {
+                parts
+                    .extensions
+                    .get::<crate::gateway::principal::Principal>()
+            })
+            .map(|principal| principal.user_id);
         let _route = self.routes.open(
             upstream_id.clone(),
             handle.progress_token.clone(),
             ctx.peer.clone(),
             ctx.id.clone(),
             downstream_token,
+            caller,
         );
         let token = handle.progress_token.clone();
         let session_closed = ctx

@@ -9,7 +9,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::{Gateway, call, open_legacy_stream, python_gateway, set_call_timeout};
-use crate::helpers::{python_probe, session::SessionClient};
+use crate::helpers::{
+    python_probe,
+    session::{SessionClient, sse_messages},
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_given_up_by_its_client_or_timed_out_is_cancelled_upstream_too() {
@@ -141,6 +144,70 @@ async fn a_session_answers_only_to_the_person_who_opened_it() {
         "the session is still its owner's"
     );
     assert!(session.delete().await.status().is_success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_message_the_upstream_sends_during_a_call_reaches_only_the_callers_session() {
+    let (_upstream, gw) = python_gateway().await;
+    // Clients that can be asked mid-call take rmcp's path, where everyone's calls share one
+    // upstream session and a log message names no request.
+    let able = json!({ "elicitation": {} });
+    let caller = SessionClient::initialize(&gw.app.client, &gw.url, &gw.token, able.clone()).await;
+    let someone = gw
+        .app
+        .create_user("someone@example.com", Role::Member)
+        .await;
+    let token = gw.app.mint_token(&someone).await;
+    let bystander = SessionClient::initialize(&gw.app.client, &gw.url, &token, able).await;
+    let listen = |session: &SessionClient| {
+        session
+            .request(reqwest::Method::GET)
+            .header("accept", "text/event-stream")
+            .send()
+    };
+    let (heard_by_caller, heard_by_bystander) = (
+        listen(&caller).await.unwrap(),
+        listen(&bystander).await.unwrap(),
+    );
+
+    let messages = caller
+        .call(json!(2), "note", json!({ "text": "for the caller only" }))
+        .await;
+    assert_eq!(
+        messages.last().unwrap()["result"]["content"][0]["text"],
+        "noted"
+    );
+    let (heard_by_caller, heard_by_bystander) = tokio::join!(
+        read_for(heard_by_caller, Duration::from_secs(1)),
+        read_for(heard_by_bystander, Duration::from_secs(1))
+    );
+    let logged = |heard: &str| {
+        sse_messages(heard).iter().any(|m| {
+            m["method"] == "notifications/message" && m["params"]["data"] == "for the caller only"
+        })
+    };
+    assert!(
+        logged(&heard_by_caller),
+        "the caller heard it: {heard_by_caller}"
+    );
+    assert!(
+        !logged(&heard_by_bystander),
+        "no one else did: {heard_by_bystander}"
+    );
+}
+
+/// What an event stream carried within `within`.
+async fn read_for(response: reqwest::Response, within: Duration) -> String {
+    use futures::StreamExt;
+    let mut stream = response.bytes_stream();
+    let mut heard = String::new();
+    let _ = tokio::time::timeout(within, async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            heard.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    heard
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
