@@ -43,7 +43,14 @@ pub struct Routes {
     on_tools_changed: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
     /// Progress notifications received and relayed, so results never overtake them.
     progress: super::progress::ProgressLedger,
+    /// Requests answered within the last [`LOG_GRACE`]: a log message of theirs can still be
+    /// on its way when their answer has been relayed.
+    finished: Mutex<Vec<(std::time::Instant, Arc<Route>)>>,
 }
+
+/// How long after its answer a request's log messages may still arrive (rmcp's client hands
+/// notifications and answers on separately, so one can overtake the other).
+const LOG_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Removes a request's route when the forwarded request is done.
 pub struct RouteGuard {
@@ -55,11 +62,16 @@ pub struct RouteGuard {
 impl Drop for RouteGuard {
     fn drop(&mut self) {
         if let Some(routes) = self.routes.upgrade() {
-            routes
+            let route = routes
                 .by_request
                 .lock()
                 .expect("routes lock")
                 .remove(&self.upstream_id);
+            if let Some(route) = route {
+                let mut finished = routes.finished.lock().expect("routes lock");
+                finished.retain(|(at, _)| at.elapsed() < LOG_GRACE);
+                finished.push((std::time::Instant::now(), route));
+            }
             routes
                 .by_token
                 .lock()
@@ -155,35 +167,31 @@ impl Routes {
     }
 
     /// Passes on a log message. It may carry a caller's data, and the upstream session is
-    /// shared by everyone's sessions, but the message names no request: it goes to the session
-    /// of a call in flight when those calls are all one person's; to every session when no
-    /// call is in flight (it is about the server then); and to no one when several people's
-    /// calls are, since it cannot be told whose it is.
+    /// shared by everyone's sessions, but the message names no request. So it goes to the
+    /// session of a request in flight or just answered when those are all one person's; to
+    /// every session when there are none (it is about the server then); and to no one when
+    /// several people's are, since it cannot be told whose it is.
     async fn log(&self, notification: ServerNotification) {
-        let target = {
+        let candidates: Vec<Arc<Route>> = {
+            let mut finished = self.finished.lock().expect("routes lock");
+            finished.retain(|(at, _)| at.elapsed() < LOG_GRACE);
             let by_request = self.by_request.lock().expect("routes lock");
-            let mut routes = by_request.values();
-            match routes.next() {
-                None => None,
-                Some(first) => {
-                    let one_person =
-                        first.caller.is_some() && routes.all(|route| route.caller == first.caller);
-                    if !one_person {
-                        tracing::debug!(
-                            "a log message while several people's calls ran was dropped"
-                        );
-                        return;
-                    }
-                    Some(first.peer.clone())
-                }
-            }
+            by_request
+                .values()
+                .chain(finished.iter().rev().map(|(_, route)| route))
+                .cloned()
+                .collect()
         };
-        match target {
-            Some(peer) => {
-                let _ = peer.send_notification(notification).await;
-            }
-            None => self.broadcast(notification).await,
+        let Some(first) = candidates.first() else {
+            return self.broadcast(notification).await;
+        };
+        let one_person =
+            first.caller.is_some() && candidates.iter().all(|route| route.caller == first.caller);
+        if !one_person {
+            tracing::debug!("a log message while several people's calls ran was dropped");
+            return;
         }
+        let _ = first.peer.send_notification(notification).await;
     }
 
     /// Passes on a notification the upstream sent about itself to every downstream session
