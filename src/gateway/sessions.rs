@@ -117,7 +117,8 @@ pub struct OpenSession {
     relayed: Mutex<HashMap<String, CancellationToken>>,
 }
 
-/// rmcp ends a session after this long without traffic of its own (its default).
+/// rmcp ends a session after this long without traffic of its own (its default, which the
+/// gateway keeps).
 const KEEP_ALIVE: Duration = SessionConfig::DEFAULT_KEEP_ALIVE;
 /// The fast path lets a session's next call go through rmcp when none has for this long, so
 /// rmcp's idle timer never ends a session in use. Well inside [`KEEP_ALIVE`], which leaves
@@ -213,22 +214,12 @@ impl Drop for Relayed {
 }
 
 /// rmcp's in-memory session manager, plus an [`OpenSession`] per session.
+#[derive(Default)]
 pub struct Sessions {
     inner: LocalSessionManager,
     /// An entry leaves when rmcp closes its session: on the client's `DELETE`, or when the
     /// session's loop ends otherwise (it idled out, the gateway stops).
     open: Mutex<HashMap<SessionId, Arc<OpenSession>>>,
-}
-
-impl Default for Sessions {
-    fn default() -> Self {
-        let mut inner = LocalSessionManager::default();
-        inner.session_config.keep_alive = Some(KEEP_ALIVE);
-        Sessions {
-            inner,
-            open: Mutex::default(),
-        }
-    }
 }
 
 impl Sessions {

@@ -142,10 +142,10 @@ pub(super) fn sse_response(body: Body) -> Response {
 /// before answering, as a server of the session revision may to have its clients poll (SSE
 /// polling, 2025-11-25): a `GET` naming the last event it sent, after the wait it asked for.
 pub(super) struct Resume {
-    pub shared: Arc<Shared>,
-    pub endpoint: Arc<HttpEndpoint>,
+    shared: Arc<Shared>,
+    endpoint: Arc<HttpEndpoint>,
     /// The `GET`'s headers: those of the revision (and the session), none of the call's own.
-    pub headers: HeaderMap,
+    headers: HeaderMap,
     /// Pick-ups in a row that brought no new event: after a few, the upstream is not coming
     /// back with the answer.
     fruitless: u32,
@@ -224,8 +224,8 @@ pub(super) struct SseEvents {
     /// Where the line being read starts, and how far the buffer was searched for its end.
     line_start: usize,
     scanned: usize,
-    pub last_id: Option<String>,
-    pub retry: Option<Duration>,
+    last_id: Option<String>,
+    retry: Option<Duration>,
 }
 
 impl SseEvents {

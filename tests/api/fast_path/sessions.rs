@@ -83,6 +83,30 @@ async fn wait_for_count(client: &SessionClient, counter: &str, expected: &str, w
     }
 }
 
+/// Starts a call of the upstream's `sleep` (as request `id`), answered in the background.
+fn start_sleep(
+    client: &SessionClient,
+    id: u32,
+    seconds: f64,
+) -> tokio::task::JoinHandle<Vec<Value>> {
+    let client = client.clone();
+    tokio::spawn(async move {
+        client
+            .call(json!(id), "sleep", json!({ "seconds": seconds }))
+            .await
+    })
+}
+
+/// The status and error of each `sleep` call, in the order they started.
+async fn sleep_rows(setup: &Setup) -> Vec<(String, Option<String>)> {
+    rows(setup)
+        .await
+        .into_iter()
+        .filter(|row| row.0 == "sleep")
+        .map(|row| (row.1, row.2))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_call_carries_the_callers_trace_headers_up_and_its_progress_back() {
     let setup = modern_upstream(&[], None).await;
@@ -191,15 +215,7 @@ async fn two_sessions_using_the_same_ids_each_get_their_own_answers_progress_and
 async fn a_cancel_on_another_request_or_the_time_limit_stops_the_call_upstream() {
     let setup = modern_upstream(&[], None).await;
     let client = open_session(&setup, json!({})).await;
-    let sleep = |id: u32| {
-        let client = client.clone();
-        tokio::spawn(async move {
-            client
-                .call(json!(id), "sleep", json!({ "seconds": 30 }))
-                .await
-        })
-    };
-    let running = sleep(5);
+    let running = start_sleep(&client, 5, 30.0);
     wait_for_count(&client, "sleep started", "1", Duration::from_secs(5)).await;
     let (status, _) = client
         .send(
@@ -221,7 +237,7 @@ async fn a_cancel_on_another_request_or_the_time_limit_stops_the_call_upstream()
         .await
         .unwrap();
     setup.app.state.changes.settle().await;
-    let timed_out = sleep(6).await.unwrap();
+    let timed_out = start_sleep(&client, 6, 30.0).await.unwrap();
     assert_eq!(
         text(answer(&timed_out)),
         "The tool sleep did not answer within 1 s and was cancelled."
@@ -229,14 +245,8 @@ async fn a_cancel_on_another_request_or_the_time_limit_stops_the_call_upstream()
     wait_for_count(&client, "sleep cancelled", "2", Duration::from_secs(4)).await;
     assert_eq!(times_run(&client, "sleep started traced").await, "2");
 
-    let sleeps: Vec<(String, Option<String>)> = rows(&setup)
-        .await
-        .into_iter()
-        .filter(|row| row.0 == "sleep")
-        .map(|row| (row.1, row.2))
-        .collect();
     assert_eq!(
-        sleeps,
+        sleep_rows(&setup).await,
         [
             (
                 "error".to_owned(),
@@ -258,31 +268,19 @@ async fn a_cancel_on_another_request_or_the_time_limit_stops_the_call_upstream()
 async fn a_client_that_hangs_up_leaves_the_call_running_upstream_and_its_row_finished() {
     let setup = modern_upstream(&[], None).await;
     let client = open_session(&setup, json!({})).await;
-    let running = {
-        let client = client.clone();
-        tokio::spawn(async move {
-            client
-                .call(json!(1), "sleep", json!({ "seconds": 1 }))
-                .await
-        })
-    };
+    let running = start_sleep(&client, 1, 1.0);
     wait_for_count(&client, "sleep started", "1", Duration::from_secs(5)).await;
     running.abort();
 
     // A disconnection is not a cancellation in this revision: the tool runs to its end.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(times_run(&client, "sleep cancelled").await, "0");
-    let sleep = rows(&setup)
-        .await
-        .into_iter()
-        .find(|row| row.0 == "sleep")
-        .unwrap();
     assert_eq!(
-        (sleep.1.as_str(), sleep.2.as_deref()),
-        (
-            "error",
-            Some("Abandoned before the upstream answered: the client went away.")
-        )
+        sleep_rows(&setup).await,
+        [(
+            "error".to_owned(),
+            Some("Abandoned before the upstream answered: the client went away.".to_owned())
+        )]
     );
     assert_eq!(times_run(&client, "sleep started traced").await, "1");
 }
@@ -291,14 +289,7 @@ async fn a_client_that_hangs_up_leaves_the_call_running_upstream_and_its_row_fin
 async fn disabling_the_server_ends_a_call_running_on_it_at_once() {
     let setup = modern_upstream(&[], None).await;
     let client = open_session(&setup, json!({})).await;
-    let running = {
-        let client = client.clone();
-        tokio::spawn(async move {
-            client
-                .call(json!(1), "sleep", json!({ "seconds": 30 }))
-                .await
-        })
-    };
+    let running = start_sleep(&client, 1, 30.0);
     wait_for_count(&client, "sleep started", "1", Duration::from_secs(5)).await;
     assert_eq!(times_run(&client, "sleep started traced").await, "1");
 
@@ -317,14 +308,9 @@ async fn disabling_the_server_ends_a_call_running_on_it_at_once() {
     let expected = "Modern is unavailable: the gateway closed its connection to it (the server \
                     was disabled or deleted, or the gateway is stopping)";
     assert_eq!(text(answer(&messages)), expected);
-    let sleep = rows(&setup)
-        .await
-        .into_iter()
-        .find(|row| row.0 == "sleep")
-        .unwrap();
     assert_eq!(
-        (sleep.1.as_str(), sleep.2.as_deref()),
-        ("error", Some(expected))
+        sleep_rows(&setup).await,
+        [("error".to_owned(), Some(expected.to_owned()))]
     );
 }
 
